@@ -1,0 +1,33 @@
+"""Shared fixtures: the location of ../shared and small configs."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# datasets/ is used from the repository root (it is not installed; see setup.py).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SHARED = Path(os.environ.get("MEDSEG_SHARED", ROOT.parent / "shared"))
+REFERENCE = SHARED / "reference" / "matterport"
+DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """../shared/reference/matterport, or skip when a clone has no shared/."""
+    if not REFERENCE.is_dir():
+        pytest.skip(f"matterport reference data not found at {REFERENCE}")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real samples), or skip when absent."""
+    if not DATA.is_dir():
+        pytest.skip(f"shared sample data not found at {DATA}")
+    return DATA
