@@ -1,0 +1,155 @@
+"""Instance masks: overlaps, resizing with the image, mini-masks and unmolding.
+
+Shapes:
+    masks: [height, width, N], instances last; bool, or values binarised as stated.
+    mini-masks: [mini_height, mini_width, N], each mask cropped to its box and
+        resized (config.MINI_MASK_SHAPE).
+    bbox: [N, (y1, x1, y2, x2)] in pixels, y2/x2 exclusive.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import scipy.ndimage
+
+from mrcnn._checks import array_arg, masks_arg, same_count
+from mrcnn.image import resize
+
+
+def compute_overlaps_masks(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of two sets of masks, binarised with > 0.5.
+
+    Args:
+        masks1: [height, width, N1].
+        masks2: [height, width, N2].
+
+    Returns:
+        [N1, N2] float32; NaN for a pair of empty masks (zero union).
+        float64 zeros of shape [N1, N2] when either set is empty, as in matterport.
+    """
+    masks1 = masks_arg("masks1", masks1)
+    masks2 = masks_arg("masks2", masks2)
+    if masks1.shape[:2] != masks2.shape[:2]:
+        raise ValueError(
+            f"masks1 and masks2 must have the same height and width; "
+            f"got shapes {masks1.shape} and {masks2.shape}"
+        )
+    if masks1.shape[-1] == 0 or masks2.shape[-1] == 0:
+        return np.zeros((masks1.shape[-1], masks2.shape[-1]))
+    flat1 = (masks1 > 0.5).reshape(-1, masks1.shape[-1]).astype(np.float32)
+    flat2 = (masks2 > 0.5).reshape(-1, masks2.shape[-1]).astype(np.float32)
+    intersections = flat1.T @ flat2
+    union = flat1.sum(axis=0)[:, None] + flat2.sum(axis=0)[None, :] - intersections
+    with np.errstate(invalid="ignore"):
+        return intersections / union
+
+
+def resize_mask(
+    mask: np.ndarray,
+    scale: float,
+    padding: Sequence[Sequence[int]],
+    crop: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Apply resize_image's scale, then its crop or padding, to instance masks.
+
+    Args:
+        mask: [height, width, N].
+        scale, padding, crop: as returned by resize_image.
+
+    Returns:
+        [H', W', N], same dtype; nearest-neighbour (scipy.ndimage.zoom order 0),
+        so each output size is round(side * scale).
+    """
+    mask = masks_arg("mask", mask)
+    with warnings.catch_warnings():
+        # zoom warns about its rounding of the output shape; that rounding is the contract.
+        warnings.simplefilter("ignore")
+        mask = scipy.ndimage.zoom(mask, zoom=[scale, scale, 1], order=0)
+    if crop is not None:
+        y, x, height, width = crop
+        return mask[y:y + height, x:x + width]
+    return np.pad(mask, padding, mode="constant", constant_values=0)
+
+
+def _resize_binary(mask: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    # Bilinear on 0/1 floats, then np.around (halves to even, so 0.5 -> False).
+    # Integer masks count as nonzero = 1: read as images, uint8 0/1 would be
+    # scaled by 1/255 and vanish.
+    if mask.dtype.kind in "iu":
+        mask = mask != 0
+    return np.around(resize(mask, shape)).astype(bool)
+
+
+def minimize_mask(bbox: np.ndarray, mask: np.ndarray, mini_shape: Sequence[int]) -> np.ndarray:
+    """Crop each mask to its box and resize it to `mini_shape` to save memory.
+
+    Args:
+        bbox: [N, (y1, x1, y2, x2)]; extra columns are ignored.
+        mask: [height, width, N]; nonzero is foreground.
+        mini_shape: (mini_height, mini_width).
+
+    Returns:
+        [mini_height, mini_width, N] bool.
+
+    Raises:
+        ValueError: a box has zero area (matterport raised a bare Exception).
+    """
+    bbox = array_arg("bbox", bbox, ndim=2, layout="[N, (y1, x1, y2, x2)]")
+    mask = masks_arg("mask", mask)
+    same_count("bbox", bbox, "mask", mask, axis_b=2)
+    mini_shape = tuple(int(s) for s in mini_shape)
+    mini_mask = np.zeros(mini_shape + (mask.shape[-1],), dtype=bool)
+    for i in range(mask.shape[-1]):
+        y1, x1, y2, x2 = bbox[i, :4]
+        crop = mask[y1:y2, x1:x2, i]
+        if crop.size == 0:
+            raise ValueError(
+                f"minimize_mask: bbox[{i}] = {bbox[i, :4].tolist()} has zero area inside the "
+                f"{mask.shape[:2]} mask; invalid bounding box"
+            )
+        mini_mask[:, :, i] = _resize_binary(crop.astype(bool), mini_shape)
+    return mini_mask
+
+
+def expand_mask(bbox: np.ndarray, mini_mask: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
+    """Inverse of minimize_mask: resize each mini-mask into its box on a full canvas.
+
+    Args:
+        bbox: [N, (y1, x1, y2, x2)].
+        mini_mask: [mini_height, mini_width, N].
+        image_shape: (height, width, ...) of the canvas.
+
+    Returns:
+        [height, width, N] bool. A zero-area box leaves its mask empty.
+    """
+    bbox = array_arg("bbox", bbox, ndim=2, layout="[N, (y1, x1, y2, x2)]")
+    mini_mask = masks_arg("mini_mask", mini_mask)
+    same_count("bbox", bbox, "mini_mask", mini_mask, axis_b=2)
+    mask = np.zeros(tuple(image_shape[:2]) + (mini_mask.shape[-1],), dtype=bool)
+    for i in range(mini_mask.shape[-1]):
+        y1, x1, y2, x2 = bbox[i, :4]
+        if y2 > y1 and x2 > x1:
+            mask[y1:y2, x1:x2, i] = _resize_binary(mini_mask[:, :, i], (y2 - y1, x2 - x1))
+    return mask
+
+
+def unmold_mask(mask: np.ndarray, bbox: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
+    """Paste a predicted mask probability map into its box on a full-size canvas.
+
+    Args:
+        mask: [mask_height, mask_width] float probabilities (config.MASK_SHAPE).
+        bbox: [(y1, x1, y2, x2)] in pixels of the canvas.
+        image_shape: (height, width, ...) of the canvas.
+
+    Returns:
+        [height, width] bool: bilinear resize to the box, then >= 0.5.
+    """
+    mask = array_arg("mask", mask, ndim=2, layout="[mask_height, mask_width]")
+    bbox = array_arg("bbox", bbox, ndim=1, last=4, layout="[(y1, x1, y2, x2)]")
+    y1, x1, y2, x2 = bbox
+    full_mask = np.zeros(tuple(image_shape[:2]), dtype=bool)
+    if y2 > y1 and x2 > x1:
+        full_mask[y1:y2, x1:x2] = resize(mask, (y2 - y1, x2 - x1)) >= 0.5
+    return full_mask
