@@ -26,4 +26,3 @@ from mrcnn.masks import (  # noqa: F401
 )
 from mrcnn.metrics import compute_ap, compute_ap_range, compute_matches, compute_recall  # noqa: F401
 from mrcnn.weights import COCO_MODEL_URL, download_trained_weights  # noqa: F401
-from mrcnn.weights import COCO_MODEL_URL, download_trained_weights  # noqa: F401
