@@ -130,12 +130,7 @@ def resize_image(
     elif mode == "pad64":
         padding = [_center_pad(height, -(-height // 64) * 64),
                    _center_pad(width, -(-width // 64) * 64), (0, 0)]
-    else:  # crop
-        if height < min_dim or width < min_dim:
-            raise ValueError(
-                f"resize_image: cannot crop [{min_dim}, {min_dim}] from an image resized "
-                f"to [{height}, {width}]"
-            )
+    else:  # crop; the scale above already made both sides >= min_dim
         y = random.randint(0, height - min_dim)
         x = random.randint(0, width - min_dim)
         crop = (y, x, min_dim, min_dim)
