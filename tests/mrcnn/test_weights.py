@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from mrcnn import utils, weights
+from mrcnn.config import Config
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -426,3 +428,80 @@ def test_fetch_weights_command(saved, tmp_path, monkeypatch, capsys):
                         lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("down")))
     assert fetch.main(["imagenet", "--dir", str(target)]) == 1
     assert "could not download" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# The real model and the golden R50 weights (matterport's own file layout)
+
+@pytest.fixture(scope="module")
+def golden_file(golden_tools, reference_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("golden") / "golden_r50.h5"
+    golden_tools.build(out, reference_dir / "layers_r50_256_inference.json",
+                       reference_dir / "golden_r50_parts.npz")
+    return out
+
+
+def weights_by_legacy_name(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
+    """Keras 2's names for a layer's weights: a nested Model's after its own layers."""
+    owners = layer.layers if isinstance(layer, keras.Model) else [layer]
+    return {f"{owner.name}/{v.name}:0": keras.ops.convert_to_numpy(v)
+            for owner in owners for v in owner.weights}
+
+
+def assert_model_equals_file(keras_model: keras.Model, path: Path) -> int:
+    """Every weight of the model equals, bit for bit, the file's dataset of that name."""
+    checked = 0
+    with h5py.File(path, "r") as f:
+        for name in f.attrs["layer_names"]:
+            names = list(f[name].attrs["weight_names"])
+            if not names:
+                continue
+            ours = weights_by_legacy_name(keras_model.get_layer(name))
+            assert sorted(ours) == sorted(names), name
+            for weight in names:
+                saved = f[name][weight][()]
+                assert ours[weight].dtype == saved.dtype and ours[weight].shape == saved.shape
+                assert ours[weight].tobytes() == saved.tobytes(), weight
+                checked += 1
+    return checked
+
+
+@pytest.fixture(scope="module")
+def modellib():
+    return pytest.importorskip("mrcnn.model")
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_golden_r50_weights_load_and_save_bit_exactly(modellib, golden_file, golden_tools,
+                                                       reference_dir, tmp_path):
+    contract = json.loads((reference_dir / "layers_r50_256_inference.json").read_text())
+    config = type("GoldenR50Config", (Config,), dict(contract["config_overrides"]))()
+    model = modellib.MaskRCNN(mode="inference", config=config, model_dir=str(tmp_path))
+    keras_model = model.keras_model
+
+    report = model.load_weights(str(golden_file), by_name=True)
+    weighted = [layer["layer_name"] for layer in contract["h5_save_weights_structure"]["layers"]
+                if layer["weight_names"]]
+    assert sorted(report.loaded) == sorted(weighted)
+    assert report.missing == report.unused == report.skipped == []
+    assert assert_model_equals_file(keras_model, golden_file) == len(keras_model.weights) == 384
+
+    ours = weights.save_weights(keras_model, tmp_path / "mask_rcnn_golden_r50_0001.h5")
+    with h5py.File(golden_file, "r") as theirs, h5py.File(ours, "r") as mine:
+        for key in ("layer_names", "backend", "keras_version"):
+            kind, shape, _ = golden_tools.describe_attr(theirs, key)
+            assert golden_tools.describe_attr(mine, key)[:2] == (kind, shape), key
+        for name in weighted:
+            assert (golden_tools.describe_attr(mine[name], "weight_names")
+                    == golden_tools.describe_attr(theirs[name], "weight_names")), name
+            for weight in theirs[name].attrs["weight_names"]:
+                a, b = theirs[name][weight], mine[name][weight]
+                assert (a.dtype, a.shape, a.chunks, a.compression) == \
+                    (b.dtype, b.shape, b.chunks, b.compression)
+                assert a[()].tobytes() == b[()].tobytes(), weight
+
+    for variable in keras_model.weights:
+        variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
+    weights.load_weights(keras_model, ours, by_name=True)
+    assert assert_model_equals_file(keras_model, golden_file) == 384
