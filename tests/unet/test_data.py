@@ -1,0 +1,98 @@
+import albumentations as A
+import numpy as np
+import pytest
+
+from unet.data import (BinaryMaskSequence, resize_image, resize_mask, split_samples,
+                       to_model_input)
+
+
+def test_resize_image_averages_when_shrinking():
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[::2, ::2] = 255  # a checkerboard that nearest-neighbour would alias
+    small = resize_image(image, (2, 2))
+    assert small.shape == (2, 2, 3)
+    assert np.abs(small.astype(int) - 64).max() <= 1
+    assert resize_image(image[..., :1], (8, 6)).shape == (8, 6, 1)
+
+
+def test_resize_mask_stays_binary_and_keeps_shape():
+    mask = np.zeros((50, 40), bool)
+    mask[10:30, 5:25] = True
+    out = resize_mask(mask, (100, 80))
+    assert out.dtype == bool and out.shape == (100, 80)
+    assert out.sum() == 4 * mask.sum()
+
+
+def test_to_model_input_channels_and_range():
+    rgb = np.full((3, 5, 3), 255, np.uint8)
+    assert to_model_input(rgb).shape == (3, 5, 3)
+    assert to_model_input(rgb, 1).shape == (3, 5, 1)
+    assert to_model_input(rgb[..., 0], 3).max() == 1.0
+    with pytest.raises(ValueError, match="uint8"):
+        to_model_input(rgb.astype(np.float32))
+
+
+def test_split_is_seeded_disjoint_and_order_free(lung_samples):
+    samples = lung_samples(10, (32, 32))
+    train, val = split_samples(samples, 0.3, seed=1)
+    train2, val2 = split_samples(samples[::-1], 0.3, seed=1)
+    assert [s.id for s in val] == [s.id for s in val2] and len(val) == 3
+    assert {s.id for s in train} | {s.id for s in val} == {s.id for s in samples}
+    assert not {s.id for s in train} & {s.id for s in val}
+    assert [s.id for s in split_samples(samples, 0.3, seed=2)[1]] != [s.id for s in val]
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_samples(samples, 1.0)
+
+
+def test_batches_shapes_values_and_last_partial_batch(lung_samples):
+    seq = BinaryMaskSequence(lung_samples(5, (50, 70)), (32, 64), batch_size=2,
+                             channels=1, shuffle=False)
+    assert len(seq) == 3
+    x, y = seq[0]
+    assert x.shape == (2, 32, 64, 1) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert y.shape == (2, 32, 64, 1) and set(np.unique(y)) == {0.0, 1.0}
+    assert seq[2][0].shape[0] == 1
+    with pytest.raises(IndexError):
+        seq[3]
+
+
+def test_shuffling_per_epoch_is_seeded(lung_samples):
+    samples = lung_samples(8, (32, 32))
+
+    def epoch_orders(seed):
+        seq = BinaryMaskSequence(samples, (32, 32), batch_size=8, seed=seed)
+        orders = []
+        for _ in range(3):
+            orders.append([tuple(m.ravel()) for m in seq[0][1]])
+            seq.on_epoch_end()
+        return orders
+
+    first = epoch_orders(0)
+    assert first == epoch_orders(0)
+    assert first[0] != first[1] and sorted(first[0]) == sorted(first[1])
+    assert first != epoch_orders(1)
+
+
+def test_augmentation_moves_masks_with_images(lung_samples):
+    samples = lung_samples(2, (32, 32))
+    plain = BinaryMaskSequence(samples, (32, 32), shuffle=False)
+    flipped = BinaryMaskSequence(samples, (32, 32), shuffle=False,
+                                 augmentation=A.Compose([A.HorizontalFlip(p=1.0)]))
+    (x0, y0), (x1, y1) = plain[0], flipped[0]
+    np.testing.assert_array_equal(x1, x0[:, :, ::-1])
+    np.testing.assert_array_equal(y1, y0[:, :, ::-1])
+
+
+def test_augmentation_that_changes_size_is_an_error(lung_samples):
+    seq = BinaryMaskSequence(lung_samples(1, (32, 32)), (32, 32),
+                             augmentation=A.Compose([A.CenterCrop(16, 16)]))
+    with pytest.raises(ValueError, match="changed the size of sample lung000"):
+        seq[0]
+
+
+def test_image_mask_size_mismatch_names_the_sample(lung_samples):
+    sample = lung_samples(1, (32, 32))[0]
+    sample.mask = sample.mask[:16]
+    with pytest.raises(ValueError, match="lung000"):
+        BinaryMaskSequence([sample], (32, 32))[0]
