@@ -56,6 +56,13 @@ def compute_iou(
     """
     box = array_arg("box", box, ndim=1, last=4, layout="[(y1, x1, y2, x2)]")
     boxes = boxes_arg("boxes", boxes)
+    return _iou_one_to_many(box, boxes, box_area, boxes_area)
+
+
+def _iou_one_to_many(
+    box: np.ndarray, boxes: np.ndarray, box_area: float, boxes_area: np.ndarray
+) -> np.ndarray:
+    # Operand order is matterport's (width * height, box area first): bit-equal results.
     height = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0)
     width = np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0)
     intersection = width * height
@@ -117,7 +124,7 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, threshold: float)
         keep.append(order[position])
         rest = position + 1 + np.flatnonzero(alive[position + 1:])
         if rest.size:
-            iou = compute_iou(ordered[position], ordered[rest], areas[position], areas[rest])
+            iou = _iou_one_to_many(ordered[position], ordered[rest], areas[position], areas[rest])
             alive[rest[iou > threshold]] = False
     return np.array(keep, dtype=np.int32)
 

@@ -18,6 +18,11 @@ from mrcnn._checks import array_arg, masks_arg, same_count
 from mrcnn.image import resize
 
 
+def _foreground(masks: np.ndarray) -> np.ndarray:
+    # Comparing a bool array with 0.5 would cast every pixel to float64 first.
+    return masks if masks.dtype == bool else masks > 0.5
+
+
 def compute_overlaps_masks(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray:
     """Pairwise IoU of two sets of masks, binarised with > 0.5.
 
@@ -38,10 +43,16 @@ def compute_overlaps_masks(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray
         )
     if masks1.shape[-1] == 0 or masks2.shape[-1] == 0:
         return np.zeros((masks1.shape[-1], masks2.shape[-1]))
-    flat1 = (masks1 > 0.5).reshape(-1, masks1.shape[-1]).astype(np.float32)
-    flat2 = (masks2 > 0.5).reshape(-1, masks2.shape[-1]).astype(np.float32)
-    intersections = flat1.T @ flat2
-    union = flat1.sum(axis=0)[:, None] + flat2.sum(axis=0)[None, :] - intersections
+    fg1 = _foreground(masks1).reshape(-1, masks1.shape[-1])
+    fg2 = _foreground(masks2).reshape(-1, masks2.shape[-1])
+    # Only pixels inside some mask of both sets can intersect; instances cover a
+    # small part of an image, so the matrix product shrinks by orders of magnitude.
+    # Counts are exact in float32 (below 2**24 pixels), as in matterport's sums.
+    shared = fg1.any(axis=1) & fg2.any(axis=1)
+    intersections = fg1[shared].T.astype(np.float32) @ fg2[shared].astype(np.float32)
+    area1 = np.count_nonzero(fg1, axis=0).astype(np.float32)
+    area2 = np.count_nonzero(fg2, axis=0).astype(np.float32)
+    union = area1[:, None] + area2[None, :] - intersections
     with np.errstate(invalid="ignore"):
         return intersections / union
 
