@@ -138,6 +138,8 @@ class ISICDataset(Dataset):
             folders = [official_folders(root, part) for part in parts]
             if subset == "all":
                 folders = [f for f in folders if os.path.isdir(f[0]) or os.path.isdir(f[1])]
+                if not folders:
+                    raise FileNotFoundError(f"no official ISIC 2018 folders in {root}")
         else:
             folders = [official_folders(root, "Training")]
         pairs = [pair for image_dir, mask_dir in folders

@@ -53,12 +53,12 @@ def detect_layout(root: str) -> str:
     """Which of LAYOUTS the folder `root` holds."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f"lung dataset folder not found: {root}")
-    has = lambda *parts: os.path.isdir(os.path.join(root, *parts))  # noqa: E731
-    if has("CXR_png") and has("ManualMask"):
+    present = {name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name))}
+    if {"CXR_png", "ManualMask"} <= present:
         return "montgomery"
-    if has("CXR_png") and has("masks"):
+    if {"CXR_png", "masks"} <= present:
         return "shenzhen"
-    if has("images") and has("masks"):
+    if {"images", "masks"} <= present:
         return "plain"
     raise FileNotFoundError(
         f"{root} has none of the lung layouts: CXR_png/ + masks/ (Kaggle Shenzhen), "

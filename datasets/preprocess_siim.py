@@ -3,11 +3,12 @@
     python -m datasets.siim preprocess --dicom DIR --out DIR
     python datasets/preprocess_siim.py --dicom DIR --out DIR
 
-Decoding 12,000 JPEG DICOMs on every epoch is slow; PNGs read several times faster.
-Each PNG is written to a temporary name and renamed, so a killed run leaves no
-half-written PNG; a re-run skips the PNGs that exist and rewrites the same manifest
-(``manifest.csv``: ImageId, png, dicom, height, width; sorted by ImageId; paths relative
-to the output and DICOM folders).
+The PNGs hold the final 8-bit image (windowed, MONOCHROME1 inverted), so training
+needs no DICOM decoder plugin and any image tool can open them; reading them is not
+meant to be faster. Each PNG is written to a temporary name and renamed, so a killed
+run leaves no half-written PNG; a re-run skips the PNGs that exist and rewrites the
+same manifest (``manifest.csv``: ImageId, png, dicom, height, width; sorted by ImageId;
+paths relative to the output and DICOM folders).
 """
 from __future__ import annotations
 

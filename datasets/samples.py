@@ -5,7 +5,7 @@ because a BinarySample only delegates to the adapter's ``load_image`` / ``load_m
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,8 +23,8 @@ class BinarySample:
 
     id: str
     path: str
-    dataset: Dataset
-    index: int
+    dataset: Dataset = field(repr=False, compare=False)
+    index: int = field(repr=False, compare=False)
 
     def load_image(self) -> np.ndarray:
         """[H, W, 3] uint8 image."""

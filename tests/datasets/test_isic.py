@@ -142,6 +142,8 @@ def test_missing_folders_and_bad_options(tmp_path):
         load(str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="neither"):
         load(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no official ISIC 2018 folders"):
+        load(str(tmp_path), layout="2018", split="official")
     (tmp_path / "images").mkdir()
     with pytest.raises(FileNotFoundError, match="masks"):
         load(str(tmp_path))
