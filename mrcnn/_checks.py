@@ -39,6 +39,17 @@ def boxes_arg(name: str, value: Any) -> np.ndarray:
     return array_arg(name, value, ndim=2, last=4, layout="[N, (y1, x1, y2, x2)]")
 
 
+def pixel_boxes_arg(name: str, value: Any, ndim: int = 2) -> np.ndarray:
+    """Integer [N, (y1, x1, y2, x2)] boxes (or one box with ndim=1), used as slice bounds."""
+    layout = "[N, (y1, x1, y2, x2)]" if ndim == 2 else "[(y1, x1, y2, x2)]"
+    array = array_arg(name, value, ndim=ndim, layout=layout)
+    if array.shape[-1] < 4:
+        raise ValueError(f"{name} must be {layout}; got shape {array.shape}")
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer pixel coordinates; got dtype {array.dtype}")
+    return array
+
+
 def masks_arg(name: str, value: Any) -> np.ndarray:
     """[height, width, N] instance masks as an ndarray."""
     return array_arg(name, value, ndim=3, layout="[height, width, N] (instances last)")

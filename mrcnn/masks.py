@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import scipy.ndimage
 
-from mrcnn._checks import array_arg, masks_arg, same_count
+from mrcnn._checks import array_arg, masks_arg, pixel_boxes_arg, same_count
 from mrcnn.image import resize
 
 
@@ -107,7 +107,7 @@ def minimize_mask(bbox: np.ndarray, mask: np.ndarray, mini_shape: Sequence[int])
     Raises:
         ValueError: a box has zero area (matterport raised a bare Exception).
     """
-    bbox = array_arg("bbox", bbox, ndim=2, layout="[N, (y1, x1, y2, x2)]")
+    bbox = pixel_boxes_arg("bbox", bbox)
     mask = masks_arg("mask", mask)
     same_count("bbox", bbox, "mask", mask, axis_b=2)
     mini_shape = tuple(int(s) for s in mini_shape)
@@ -135,7 +135,7 @@ def expand_mask(bbox: np.ndarray, mini_mask: np.ndarray, image_shape: Sequence[i
     Returns:
         [height, width, N] bool. A zero-area box leaves its mask empty.
     """
-    bbox = array_arg("bbox", bbox, ndim=2, layout="[N, (y1, x1, y2, x2)]")
+    bbox = pixel_boxes_arg("bbox", bbox)
     mini_mask = masks_arg("mini_mask", mini_mask)
     same_count("bbox", bbox, "mini_mask", mini_mask, axis_b=2)
     mask = np.zeros(tuple(image_shape[:2]) + (mini_mask.shape[-1],), dtype=bool)
@@ -158,8 +158,8 @@ def unmold_mask(mask: np.ndarray, bbox: np.ndarray, image_shape: Sequence[int]) 
         [height, width] bool: bilinear resize to the box, then >= 0.5.
     """
     mask = array_arg("mask", mask, ndim=2, layout="[mask_height, mask_width]")
-    bbox = array_arg("bbox", bbox, ndim=1, last=4, layout="[(y1, x1, y2, x2)]")
-    y1, x1, y2, x2 = bbox
+    bbox = pixel_boxes_arg("bbox", bbox, ndim=1)
+    y1, x1, y2, x2 = bbox[:4]
     full_mask = np.zeros(tuple(image_shape[:2]), dtype=bool)
     if y2 > y1 and x2 > x1:
         full_mask[y1:y2, x1:x2] = resize(mask, (y2 - y1, x2 - x1)) >= 0.5

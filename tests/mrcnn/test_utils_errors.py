@@ -49,6 +49,8 @@ def _box_masks(boxes, shape=(H, W)) -> np.ndarray:
         (lambda: utils.minimize_mask(np.zeros((2, 4), int), np.zeros((H, W, 3)), (7, 7)), ["bbox", "mask", "(2, 4)", "(24, 32, 3)"]),
         (lambda: utils.minimize_mask(np.array([[0, 0, 0, 5]]), np.ones((H, W, 1)), (7, 7)), ["bbox[0]", "zero area"]),
         (lambda: utils.expand_mask(np.zeros(4, int), np.zeros((7, 7, 1)), (H, W)), ["bbox", "(4,)"]),
+        (lambda: utils.expand_mask(np.zeros((1, 4)), np.zeros((7, 7, 1)), (H, W)), ["bbox", "integer", "float64"]),
+        (lambda: utils.minimize_mask(np.zeros((1, 3), int), np.zeros((H, W, 1)), (7, 7)), ["bbox", "(1, 3)"]),
         (lambda: utils.unmold_mask(np.zeros((28, 28, 1)), np.array([0, 0, 5, 5]), (H, W)), ["mask", "(28, 28, 1)"]),
         (lambda: utils.unmold_mask(np.zeros((28, 28)), np.array([[0, 0, 5, 5]]), (H, W)), ["bbox", "(1, 4)"]),
         (lambda: utils.resize_image(np.zeros(10), 8, 16), ["image", "(10,)"]),
