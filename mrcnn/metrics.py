@@ -38,6 +38,17 @@ def _sorted_overlaps(
     # masks are cut to the first rows: matterport assumes padding at the end.
     gt_count = trim_zeros(gt_boxes).shape[0]
     pred_count = trim_zeros(pred_boxes).shape[0]
+    for name, values, axis, count, boxes_name in (
+        ("gt_masks", gt_masks, -1, gt_count, "gt_boxes"),
+        ("pred_masks", pred_masks, -1, pred_count, "pred_boxes"),
+        ("pred_scores", pred_scores, 0, pred_count, "pred_boxes"),
+        ("pred_class_ids", pred_class_ids, 0, pred_count, "pred_boxes"),
+    ):
+        if values.shape[axis] < count:
+            raise ValueError(
+                f"{name} has {values.shape[axis]} instances (shape {values.shape}) but "
+                f"{boxes_name} has {count} non-zero boxes"
+            )
     order = np.argsort(pred_scores[:pred_count])[::-1]
     overlaps = compute_overlaps_masks(pred_masks[..., order], gt_masks[..., :gt_count])
     return gt_count, pred_class_ids[order], overlaps

@@ -60,6 +60,8 @@ def _box_masks(boxes, shape=(H, W)) -> np.ndarray:
         (lambda: utils.resize_image(np.zeros((8, 8, 3)), None, 64, mode="crop"), ["min_dim", "crop"]),
         (lambda: utils.compute_matches(NO_BOXES, np.zeros(0), np.zeros((H, W)), NO_BOXES, np.zeros(0), np.zeros(0), NO_MASKS), ["gt_masks", "(24, 32)"]),
         (lambda: utils.compute_ap(np.zeros((2, 3)), np.zeros(2), NO_MASKS, NO_BOXES, np.zeros(0), np.zeros(0), NO_MASKS), ["gt_boxes", "(2, 3)"]),
+        (lambda: utils.compute_ap(NO_BOXES, np.zeros(0), NO_MASKS, np.ones((2, 4)), np.ones(2), np.ones(2), np.ones((H, W, 1))), ["pred_masks", "(24, 32, 1)", "pred_boxes", "2"]),
+        (lambda: utils.compute_matches(np.ones((1, 4)), np.ones(1), NO_MASKS, NO_BOXES, np.zeros(0), np.zeros(0), NO_MASKS), ["gt_masks", "gt_boxes", "1 non-zero"]),
         (lambda: utils.compute_recall(np.zeros((2, 4)), NO_BOXES, 0.5), ["gt_boxes", "(0, 4)"]),
         (lambda: utils.generate_pyramid_anchors((32, 64), [1], [(4, 4)], [4, 8], 1), ["scales", "feature_shapes", "2, 1 and 2"]),
         (lambda: utils.generate_anchors(32, [0.5, 0], (4, 4), 4, 1), ["ratios", "0"]),
