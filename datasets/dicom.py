@@ -8,7 +8,8 @@ Three things decide how a radiograph looks once it is 8 bits:
 - MONOCHROME1 stores bone dark; it is inverted so bone is bright, as in MONOCHROME2.
 - 12-16 bit data is windowed to 8 bits: the file's first VOI window (WindowCenter /
   WindowWidth, after RescaleSlope / RescaleIntercept) when it has one, else the
-  image's own min..max. Data of 8 bits or fewer is kept as stored.
+  image's own min..max. Data of 8 bits or fewer is kept as stored, window tags or not:
+  8-bit CR exports such as SIIM's are already display-ready.
 """
 from __future__ import annotations
 
@@ -66,6 +67,12 @@ def read_header(path: str) -> pydicom.Dataset:
     return _read(path, stop_before_pixels=True)
 
 
+def read_patient_id(path: str) -> str | None:
+    """The PatientID in a DICOM's header, or None when it is absent or empty."""
+    patient = read_header(path).get("PatientID", None)
+    return str(patient) if patient else None
+
+
 def _window(pixels: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
     values = pixels.astype(np.float64)
     slope = float(getattr(ds, "RescaleSlope", 1) or 1)
@@ -107,7 +114,7 @@ def load_dicom_image(path: str) -> np.ndarray:
         raise ValueError(f"cannot decode pixel data of DICOM {path} ({syntax.name}): "
                          f"corrupt or truncated ({exc})") from exc
     bits = int(getattr(ds, "BitsStored", 8))
-    if bits <= 8 and pixels.dtype == np.uint8 and "RescaleSlope" not in ds:
+    if bits <= 8 and pixels.dtype == np.uint8:
         image = pixels.copy()
     else:
         image = _window(pixels, ds)

@@ -7,8 +7,9 @@ The PNGs hold the final 8-bit image (windowed, MONOCHROME1 inverted), so trainin
 needs no DICOM decoder plugin and any image tool can open them; reading them is not
 meant to be faster. Each PNG is written to a temporary name and renamed, so a killed
 run leaves no half-written PNG; a re-run skips the PNGs that exist and rewrites the
-same manifest (``manifest.csv``: ImageId, png, dicom, height, width; sorted by ImageId;
-paths relative to the output and DICOM folders).
+same manifest (``manifest.csv``: ImageId, PatientID, png, dicom, height, width; sorted
+by ImageId; paths relative to the output and DICOM folders; PatientID lets the SIIM
+adapter split by patient without opening the DICOMs).
 """
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ if __package__ in (None, ""):
 from PIL import Image  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from datasets.dicom import load_dicom_image  # noqa: E402
+from datasets.dicom import load_dicom_image, read_patient_id  # noqa: E402
 from datasets.masks import image_size  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
-COLUMNS = ("ImageId", "png", "dicom", "height", "width")
+COLUMNS = ("ImageId", "PatientID", "png", "dicom", "height", "width")
 _TMP_SUFFIX = ".png.tmp"
 
 
@@ -98,6 +99,7 @@ def preprocess(dicom_dir: str, out_dir: str, progress: bool = True) -> tuple[str
                                      unit="file", disable=not progress):
         png = os.path.join(out_dir, image_id + ".png")
         try:
+            patient = read_patient_id(dicom_path) or image_id
             if os.path.exists(png):
                 height, width = image_size(png)
             else:
@@ -108,8 +110,8 @@ def preprocess(dicom_dir: str, out_dir: str, progress: bool = True) -> tuple[str
             logger.error("ImageId %s: %s", image_id, exc)
             failed.append(image_id)
             continue
-        rows.append((image_id, image_id + ".png", os.path.relpath(dicom_path, dicom_dir),
-                     height, width))
+        rows.append((image_id, patient, image_id + ".png",
+                     os.path.relpath(dicom_path, dicom_dir), height, width))
     manifest = os.path.join(out_dir, MANIFEST)
     tmp = manifest + ".tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as file:

@@ -22,6 +22,15 @@ def test_lossless_8_bit_is_returned_as_stored(tmp_path, compressed):
     np.testing.assert_array_equal(image, RAMP)
 
 
+def test_8_bit_ignores_window_and_rescale_tags(tmp_path):
+    path = str(tmp_path / "a.dcm")
+    write_dicom(path, RAMP, window=(40, 20))
+    ds = pydicom.dcmread(path)
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    ds.save_as(path, enforce_file_format=True)
+    np.testing.assert_array_equal(load_dicom_image(path), RAMP)
+
+
 def test_jpeg_baseline(tmp_path):
     path = str(tmp_path / "a.dcm")
     smooth = np.tile(np.linspace(20, 230, 40).astype(np.uint8), (48, 1))

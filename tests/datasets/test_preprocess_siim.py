@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
 
@@ -43,6 +44,7 @@ def test_converts_every_dicom_and_writes_a_sorted_manifest(dicoms, tmp_path):
         png = np.asarray(Image.open(out / row["png"]))
         np.testing.assert_array_equal(png, load_dicom_image(record.path))
         assert (row["height"], row["width"]) == ("64", "64")
+        assert row["PatientID"] == record.id  # the synthetic files give each image its own
         assert os.path.join(root, "dicom-images-train", row["dicom"]) == record.path
 
 
@@ -101,6 +103,24 @@ def test_a_bad_dicom_is_reported_and_the_rest_converted(dicoms, tmp_path):
     manifest, failed = pre.preprocess(str(root), str(tmp_path / "png"), progress=False)
     assert failed == [written[1].id]
     assert len(pngs(tmp_path / "png")) == 4
+
+
+def test_png_and_dicom_routes_give_the_same_split(tmp_path):
+    root = tmp_path / "siim"
+    written = synthetic.write_siim(str(root), n=12)
+    for index, record in enumerate(written):  # three X-rays per patient
+        ds = pydicom.dcmread(record.path)
+        ds.PatientID = f"patient-{index // 3}"
+        ds.save_as(record.path)
+    out = str(tmp_path / "png")
+    pre.preprocess(str(root), out, progress=False)
+    for subset in ("train", "val"):
+        from_png, from_dicom = SIIMDataset(), SIIMDataset()
+        from_png.load_siim(str(root), subset, png_dir=out)
+        from_dicom.load_siim(str(root), subset)
+        assert ([i["id"] for i in from_png.image_info]
+                == [i["id"] for i in from_dicom.image_info])
+    assert len(from_png.image_info) == 3  # val: one patient of four
 
 
 def test_siim_dataset_reads_the_pngs_with_the_same_masks(dicoms, tmp_path):

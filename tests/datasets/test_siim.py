@@ -6,6 +6,7 @@ import os
 import shutil
 
 import numpy as np
+import pydicom
 import pytest
 
 from datasets import binary_samples, synthetic
@@ -17,6 +18,10 @@ def load(root, subset="all", **options) -> SIIMDataset:
     dataset.load_siim(root, subset, **options)
     dataset.prepare()
     return dataset
+
+
+def ids(dataset):
+    return [info["id"] for info in dataset.image_info]
 
 
 def assert_matches(dataset, written, tolerance=0):
@@ -84,6 +89,22 @@ def test_binary_samples_are_the_union_of_the_rows(siim_root):
     assert len(train) == 5 and len(val) == 1
     for sample in train + val:
         np.testing.assert_array_equal(sample.load_mask(), truth[sample.id].masks.any(-1))
+
+
+def test_val_split_keeps_each_patient_together(tmp_path):
+    written = synthetic.write_siim(str(tmp_path), n=12, nested=False)
+    for index, record in enumerate(written):  # two X-rays per patient
+        ds = pydicom.dcmread(record.path)
+        ds.PatientID = f"patient-{index // 2}"
+        ds.save_as(record.path)
+    patient = {r.id: f"patient-{i // 2}" for i, r in enumerate(written)}
+    train, val = (ids(load(str(tmp_path), s)) for s in ("train", "val"))
+    assert len(val) == 2 and patient[val[0]] == patient[val[1]]  # 6 patients / 11 -> 1
+    assert {patient[i] for i in train}.isdisjoint({patient[i] for i in val})
+    assert sorted(train + val) == sorted(patient)
+    assert len(ids(load(str(tmp_path), "val", split_by="image"))) == 1  # 12 images / 11
+    with pytest.raises(ValueError, match="split_by"):
+        load(str(tmp_path), split_by="study")
 
 
 def test_unlabelled_dicoms_and_orphan_rows_are_skipped_and_counted(siim_root, caplog):
