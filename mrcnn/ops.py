@@ -381,6 +381,12 @@ def _non_max_suppression_padded_tf(boxes, scores, max_output_size, iou_threshold
     # decreasing ranks (exact in float32 for N < 2**24), 0 for non-candidates.
     ranks = tf.cast(num_boxes - tf.range(num_boxes), tf.float32)
     ranks = tf.where(sorted_scores > score_threshold, ranks, 0.0)
+    # XLA's lowering needs at least max_output_size boxes: pad with non-candidates.
+    pad = max(0, max_output_size - num_boxes)
+    if pad:
+        sorted_boxes = tf.pad(sorted_boxes, [[0, 0], [0, pad], [0, 0]])
+        ranks = tf.pad(ranks, [[0, 0], [0, pad]])
+        order = tf.pad(order, [[0, 0], [0, pad]])
 
     def one(args):
         image_boxes, image_ranks = args

@@ -158,6 +158,10 @@ def test_nms_hand_case_ties_strict_threshold_and_empty_boxes(nms):
     indices, valid = nms(boxes, scores, 6, 0.5)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(indices), [0, 1, 5, 2, 3, 0])
     assert int(valid) == 5
+    # More outputs than boxes, compiled (XLA's own NMS needs padding then).
+    indices, valid = jit_call(lambda b, s: nms(b, s, 8, 0.5), boxes, scores)
+    np.testing.assert_array_equal(indices, [0, 1, 5, 2, 3, 0, 0, 0])
+    assert int(valid) == 5
     # score_threshold is strict too; max_output_size truncates.
     indices, valid = nms(boxes, scores, 2, 0.5, score_threshold=0.7)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(indices), [0, 1])
