@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import urllib.error
 import urllib.request
 import uuid
 import warnings
@@ -72,11 +71,12 @@ def load_weights(model: keras.Model, filepath: str | os.PathLike, by_name: bool 
     Model such as rpn_model names them after its own layers, e.g.
     "rpn_conv_shared/kernel:0"), otherwise in order.
 
-    Keras 3 files (the name ends in ".weights.h5") are read by Keras itself, which matches
-    layers by their position in the model, whatever `by_name` says.
+    Legacy files: nothing is assigned until every shape has been checked, so a failed
+    load leaves the model unchanged.
 
-    Nothing is assigned until every shape has been checked, so a failed load leaves the
-    model unchanged.
+    Keras 3 files (the name ends in ".weights.h5") are read by Keras itself, which matches
+    layers by their position in the model, whatever `by_name` says, and may have set
+    some layers before it reports a mismatch.
 
     Args:
         model: the Keras model (MaskRCNN.keras_model).
@@ -92,12 +92,16 @@ def load_weights(model: keras.Model, filepath: str | os.PathLike, by_name: bool 
         A LoadReport with the layer names loaded, excluded, skipped, missing and unused.
 
     Raises:
+        TypeError: `model` is not a keras.Model, or `exclude` is a single string.
         FileNotFoundError: the file does not exist.
         ValueError: the file is not a readable weights file, the layer counts differ
             (by_name=False), or a shape differs (naming layer, weight and both shapes).
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"load_weights needs a keras.Model, got {type(model).__name__}")
+        raise TypeError(f"load_weights needs a keras.Model (MaskRCNN.keras_model), got "
+                        f"{type(model).__name__}")
+    if isinstance(exclude, str):
+        raise TypeError(f"exclude must be a list of layer names, got the string {exclude!r}")
     path = Path(filepath)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
@@ -115,8 +119,14 @@ def _load_keras3(model: keras.Model, path: Path, exclude: set[str],
                  skip_mismatch: bool) -> LoadReport:
     kept = {layer.name: [keras.ops.convert_to_numpy(v) for v in layer.weights]
             for layer in model.layers if layer.name in exclude}
-    # The base-class method: a subclass may route its own load_weights here.
-    keras.Model.load_weights(model, str(path), skip_mismatch=skip_mismatch)
+    try:
+        # The base-class method: a subclass may route its own load_weights here.
+        keras.Model.load_weights(model, str(path), skip_mismatch=skip_mismatch)
+    except OSError as exc:
+        raise ValueError(f"{path} is not a readable HDF5 file (not HDF5, or truncated): "
+                         f"{exc}") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path} does not fit the model: {exc}") from exc
     for layer in model.layers:
         for variable, value in zip(layer.weights, kept.get(layer.name, ())):
             variable.assign(value)

@@ -194,6 +194,8 @@ def test_exclude_of_unknown_layer_warns(saved):
     _, path = saved
     with pytest.warns(UserWarning, match="mrcnn_nope"):
         weights.load_weights(build_model(), path, by_name=True, exclude=["mrcnn_nope"])
+    with pytest.raises(TypeError, match="list of layer names"):
+        weights.load_weights(build_model(), path, by_name=True, exclude="mrcnn_mask")
 
 
 def test_shape_mismatch_names_layer_weight_and_shapes(saved):
@@ -321,6 +323,19 @@ def test_keras3_round_trip_with_exclude(tmp_path):
     assert_same(layer_values(fresh, "mrcnn_class_logits"), kept)
     assert_same(layer_values(fresh, "bn_conv1"), layer_values(model, "bn_conv1"))
     assert_same(layer_values(fresh, "rpn_model"), layer_values(model, "rpn_model"))
+
+
+# Keras's own notice when a load stops half way; the round trip above shows nested
+# models do load.
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
+def test_keras3_bad_files_name_the_file(tmp_path):
+    path = weights.save_weights(build_model(), tmp_path / "ckpt.weights.h5")
+    with pytest.raises(ValueError, match=r"ckpt\.weights\.h5 does not fit the model"):
+        weights.load_weights(build_model(num_classes=5), path)
+    truncated = tmp_path / "cut.weights.h5"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"cut\.weights\.h5 is not a readable HDF5 file"):
+        weights.load_weights(build_model(), truncated)
 
 
 # --------------------------------------------------------------------------------------
