@@ -45,10 +45,17 @@ def read_image(path: str) -> np.ndarray:
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
+    """Scale a bool, wide-integer or float image to uint8."""
     if image.dtype == np.bool_:
         return image.astype(np.uint8) * 255
     if np.issubdtype(image.dtype, np.integer):
-        top = np.iinfo(image.dtype).max if image.max() > 255 else 255
+        peak = int(image.max()) if image.size else 0
+        # 10/12/14-bit X-ray data is often stored in 16-bit PNGs: scale by the bit depth
+        # the values actually use, or a 12-bit image would come out nearly black.
+        bits = 8
+        while peak > (1 << bits) - 1:
+            bits += 2
+        top = (1 << bits) - 1
         return (image.astype(np.float64) * (255.0 / top)).round().astype(np.uint8)
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
