@@ -230,6 +230,25 @@ def test_weight_count_mismatch(saved):
         weights.load_weights(no_bias, path, by_name=True)
 
 
+def test_keras20_file_with_fixed_length_names_and_other_weight_names(saved, tmp_path):
+    """Keras 2.0 (mask_rcnn_coco.h5) stored names as fixed-length bytes; variable names
+    that differ from ours (TF's "_1" suffixes) are matched in order, as Keras 2 did."""
+    model, path = saved
+    old = tmp_path / "keras20.h5"
+    old.write_bytes(path.read_bytes())
+    with h5py.File(old, "a") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in f.attrs["layer_names"]])
+        group = f["rpn_model"]
+        renamed = [n.replace("/", "_1/") for n in group.attrs["weight_names"]]
+        for before, after in zip(group.attrs["weight_names"], renamed):
+            group.move(before, after)
+        group.attrs["weight_names"] = np.array([n.encode() for n in renamed])
+        assert f.attrs["layer_names"].dtype.kind == "S"
+    fresh = build_model()
+    weights.load_weights(fresh, old, by_name=True)
+    assert_same(values(fresh), values(model))
+
+
 def test_whole_model_file_reads_model_weights_group(saved, tmp_path):
     model, path = saved
     whole = tmp_path / "whole_model.h5"
