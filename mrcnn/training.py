@@ -1,7 +1,7 @@
 """The parts of ``MaskRCNN.train()`` that are not graph code.
 
-Layer selection by matterport's regexes, log-directory and checkpoint naming, finding
-the last checkpoint and the epoch to resume from, and two callbacks: an atomic
+Layer selection by matterport's regexes, the optimizer, log-directory and checkpoint
+naming, finding the last checkpoint and the epoch to resume from, and two callbacks: an atomic
 per-epoch checkpoint and a stop on a non-finite loss.
 
 Paths follow matterport::
@@ -99,6 +99,24 @@ def set_trainable(model: keras.Model, layers: str) -> list[str]:
 
     visit(model, "")
     return selected
+
+
+def build_optimizer(learning_rate: float, momentum: float,
+                    gradient_clip_norm: float | None) -> keras.optimizers.SGD:
+    """Matterport's optimizer: SGD with momentum, gradients clipped by GRADIENT_CLIP_NORM.
+
+    Keras 2, which matterport ran on, scaled ALL gradients by one factor when their
+    joint L2 norm passed ``clipnorm``; Keras 3's ``clipnorm`` clips each variable on its
+    own, so the Keras 3 equivalent is ``global_clipnorm``.
+
+    Args:
+        learning_rate: LEARNING_RATE (or train()'s learning_rate).
+        momentum: LEARNING_MOMENTUM.
+        gradient_clip_norm: GRADIENT_CLIP_NORM; None or 0 disables clipping.
+    """
+    clip = float(gradient_clip_norm) if gradient_clip_norm else None
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum,
+                                global_clipnorm=clip)
 
 
 def log_dir_path(model_dir: str, name: str, now: datetime.datetime) -> str:

@@ -99,6 +99,24 @@ def test_set_trainable_on_a_model_with_a_nested_model():
     assert len(model.trainable_weights) == 8
 
 
+# --- optimizer ---------------------------------------------------------------------------
+
+def test_optimizer_clips_by_the_global_norm_as_keras2_did():
+    a = keras.Variable(np.zeros(1, np.float32))
+    b = keras.Variable(np.zeros(1, np.float32))
+    optimizer = training.build_optimizer(learning_rate=1.0, momentum=0.9, gradient_clip_norm=1.0)
+    assert optimizer.momentum == pytest.approx(0.9)
+    # Joint norm 5: both gradients shrink by 1/5 (per-variable clipping would give 1 and 1).
+    optimizer.apply_gradients([(np.array([3.0], np.float32), a),
+                               (np.array([4.0], np.float32), b)])
+    updated = np.concatenate([keras.ops.convert_to_numpy(v) for v in (a, b)])
+    np.testing.assert_allclose(updated, [-0.6, -0.8], rtol=1e-6)
+    unclipped = training.build_optimizer(1.0, 0.0, None)
+    c = keras.Variable(np.zeros(1, np.float32))
+    unclipped.apply_gradients([(np.array([30.0], np.float32), c)])
+    assert float(keras.ops.convert_to_numpy(c)[0]) == pytest.approx(-30.0)
+
+
 # --- naming and resume ------------------------------------------------------------------
 
 def test_log_dir_and_checkpoint_names():
