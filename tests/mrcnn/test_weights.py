@@ -404,10 +404,12 @@ def test_download_of_a_non_weights_file_is_refused(tmp_path):
     assert not (tmp_path / "w.h5").exists()
 
 
-def test_offline_download_says_what_to_do(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+def offline(*args, **kwargs):
+    """urllib.request.urlopen on a machine without network."""
+    raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
+
+def test_offline_download_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     dest = tmp_path / "mask_rcnn_coco.h5"
     with pytest.raises(RuntimeError) as info:
@@ -434,9 +436,6 @@ def test_imagenet_weights_cached_or_downloaded(saved, tmp_path, monkeypatch):
     first = weights.get_imagenet_weights(cache_dir=cache, verbose=0)
     assert first == cache / spec.filename and first.read_bytes() == path.read_bytes()
 
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("offline")
-
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     assert weights.get_imagenet_weights(cache_dir=cache, verbose=0) == first
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
@@ -458,8 +457,7 @@ def test_fetch_weights_command(saved, tmp_path, monkeypatch, capsys):
     assert fetch.main(["coco", "--dir", str(target)]) == 0
     assert "already there" in capsys.readouterr().out
 
-    monkeypatch.setattr(urllib.request, "urlopen",
-                        lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("down")))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     assert fetch.main(["imagenet", "--dir", str(target)]) == 1
     assert "could not download" in capsys.readouterr().err
 
