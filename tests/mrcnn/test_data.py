@@ -1,6 +1,7 @@
 """mrcnn.data edge cases: no instances, crowds, one box, bad masks, augmentation."""
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -152,6 +153,31 @@ def test_rpn_subsampling_caps_positives_at_half(config, anchors):
                                                  np.ones(len(gt_boxes), np.int32), gt_boxes, small)
     assert np.sum(rpn_match == 1) == 32 and np.sum(rpn_match == -1) == 32
     assert rpn_bbox.shape == (64, 4)
+
+
+@pytest.mark.parametrize("kept_negatives", [2, 5])
+def test_rpn_sampling_is_uniform_and_seeded(config, kept_negatives):
+    # 6 negative anchors and 1 positive; kept_negatives + 1 sampled anchors. Over many
+    # draws each subset of negatives is kept equally often (keeping few or dropping few).
+    anchors = np.array([[0, 8 * i, 4, 8 * i + 4] for i in range(6)] + [[40, 40, 60, 60]],
+                       dtype=np.float64)
+    some = type("Some", (TinyConfig,), {"RPN_TRAIN_ANCHORS_PER_IMAGE": kept_negatives + 1})()
+    gt = (np.array([1], np.int32), np.array([[40, 40, 60, 60]], np.int32))
+    np.random.seed(5)
+    subsets = {}
+    for _ in range(3000):
+        rpn_match, _ = data.build_rpn_targets(None, anchors, *gt, some)
+        assert rpn_match[6] == 1
+        key = tuple(np.flatnonzero(rpn_match == -1))
+        subsets[key] = subsets.get(key, 0) + 1
+    expected = 3000 / math.comb(6, kept_negatives)
+    assert len(subsets) == math.comb(6, kept_negatives)
+    assert all(len(k) == kept_negatives for k in subsets)
+    assert 0.65 * expected < min(subsets.values()) <= max(subsets.values()) < 1.35 * expected
+    np.random.seed(5)
+    first, _ = data.build_rpn_targets(None, anchors, *gt, some)
+    np.random.seed(5)
+    np.testing.assert_array_equal(data.build_rpn_targets(None, anchors, *gt, some)[0], first)
 
 
 def test_rpn_rejects_mismatched_gt(config, anchors):
