@@ -50,25 +50,6 @@ def to_model_input(image: np.ndarray, channels: int = 3) -> np.ndarray:
     return image.astype(np.float32) / 255.0
 
 
-def split_samples(samples: Sequence, val_fraction: float, seed: int = 0
-                  ) -> tuple[list, list]:
-    """Seeded split into (train, val); the val set has round(n * val_fraction) >= 1 items.
-
-    The order of `samples` is canonicalised by id first, so the split does not
-    depend on directory listing order.
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    ordered = sorted(samples, key=lambda s: str(s.id))
-    if len(ordered) < 2:
-        raise ValueError(f"need at least 2 samples to split, got {len(ordered)}")
-    n_val = min(len(ordered) - 1, max(1, round(len(ordered) * val_fraction)))
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    val = [ordered[i] for i in sorted(order[:n_val])]
-    train = [ordered[i] for i in sorted(order[n_val:])]
-    return train, val
-
-
 class BinaryMaskSequence(keras.utils.PyDataset):
     """Batches of (image, mask) at a fixed size for `model.fit`.
 

@@ -2,8 +2,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from unet.data import (BinaryMaskSequence, resize_image, resize_mask, split_samples,
-                       to_model_input)
+from unet.data import BinaryMaskSequence, resize_image, resize_mask, to_model_input
 
 
 def test_resize_image_averages_when_shrinking():
@@ -30,18 +29,6 @@ def test_to_model_input_channels_and_range():
     assert to_model_input(rgb[..., 0], 3).max() == 1.0
     with pytest.raises(ValueError, match="uint8"):
         to_model_input(rgb.astype(np.float32))
-
-
-def test_split_is_seeded_disjoint_and_order_free(lung_samples):
-    samples = lung_samples(10, (32, 32))
-    train, val = split_samples(samples, 0.3, seed=1)
-    train2, val2 = split_samples(samples[::-1], 0.3, seed=1)
-    assert [s.id for s in val] == [s.id for s in val2] and len(val) == 3
-    assert {s.id for s in train} | {s.id for s in val} == {s.id for s in samples}
-    assert not {s.id for s in train} & {s.id for s in val}
-    assert [s.id for s in split_samples(samples, 0.3, seed=2)[1]] != [s.id for s in val]
-    with pytest.raises(ValueError, match="val_fraction"):
-        split_samples(samples, 1.0)
 
 
 def test_batches_shapes_values_and_last_partial_batch(lung_samples):

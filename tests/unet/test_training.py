@@ -1,0 +1,68 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from datasets import binary_samples
+from datasets.synthetic import write_lungs
+from unet import evaluation
+from unet.data import BinaryMaskSequence
+from unet.inference import predict_masks
+from unet.model import UNet
+from unet.training import describe, fit, load_run
+
+
+@pytest.mark.slow
+@pytest.mark.backend_agnostic
+def test_small_unet_overfits_synthetic_lungs(tmp_path):
+    # The on-disk Shenzhen layout through the adapter, at a size that is not the
+    # model's: IoU is measured on the original 96x80 masks.
+    write_lungs(str(tmp_path), n=8, size=(96, 80), layout="shenzhen", seed=0)
+    samples = binary_samples("lungs", str(tmp_path), "all")
+    assert len(samples) == 8
+    model = UNet(base_filters=8, lr=3e-3).get_model((64, 64, 1))
+    model.fit(BinaryMaskSequence(samples, (64, 64), batch_size=4, channels=1, seed=0),
+              epochs=50, verbose=0)
+    masks = predict_masks(model, [s.load_image() for s in samples])
+    ious = [evaluation.iou(s.load_mask(), m) for s, m in zip(samples, masks)]
+    assert all(m.shape == s.load_mask().shape for s, m in zip(samples, masks))
+    assert np.mean(ious) > 0.9, ious
+
+
+@pytest.mark.backend_agnostic
+def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples):
+    samples = lung_samples(4, (40, 40))
+    train = BinaryMaskSequence(samples[:2], (32, 32), batch_size=2)
+    val = BinaryMaskSequence(samples[2:], (32, 32), batch_size=2, shuffle=False)
+    run = tmp_path / "run"
+
+    model = UNet(base_filters=4, dropout=0.1).get_model((32, 32, 3))
+    first = fit(model, train, val, run, epochs=1, run_info={"dataset": "toy"}, verbose=0)
+    assert first.epoch == [0]
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert (run / "best.weights.h5").is_file() and (run / "last.weights.h5").is_file()
+
+    again = UNet(base_filters=4, dropout=0.1).get_model((32, 32, 3))
+    steps_done = int(model.optimizer.iterations)
+    second = fit(again, train, val, run, epochs=2, verbose=0)
+    assert second.epoch == [1]  # continued, not restarted
+    assert int(again.optimizer.iterations) == 2 * steps_done  # Adam state came back
+    state = json.loads((run / "state.json").read_text())
+    assert state["epoch"] == 2
+    assert state["best"] == max(first.history["val_mean_iou"] + second.history["val_mean_iou"])
+    with open(run / "history.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["0", "1"]
+
+    info = json.loads((run / "run.json").read_text())
+    assert info == {**describe(again), "dataset": "toy"}
+    assert info["base_filters"] == 4 and info["dropout"] == 0.1
+    reloaded = load_run(run, "last.weights.h5")
+    x = val[0][0]
+    np.testing.assert_allclose(reloaded.predict_on_batch(x), again.predict_on_batch(x),
+                               atol=1e-5)
+
+
+def test_load_run_names_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        load_run(tmp_path)
