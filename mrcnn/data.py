@@ -3,8 +3,11 @@
 Matterport's ``mrcnn.model`` module functions, re-exported by ``mrcnn.model``:
 ``compose_image_meta``, ``parse_image_meta``, ``mold_image``, ``unmold_image``,
 ``load_image_gt``, ``build_rpn_targets``, ``build_detection_targets`` and
-``generate_random_rois``. Results, dtypes and the order of NumPy global RNG calls
-are matterport's, so a seeded run draws the same samples.
+``generate_random_rois``. Results and dtypes are matterport's. All random draws
+come from NumPy's global RNG (and Python's ``random`` for crops), so
+``np.random.seed`` makes a run repeatable; generate_random_rois and
+build_detection_targets even make matterport's draws, call for call, while
+build_rpn_targets samples anchors its own, faster way (see there).
 
 Shapes, in matterport's notation:
     anchors     [num_anchors, (y1, x1, y2, x2)] in pixels, y2/x2 exclusive
@@ -243,11 +246,19 @@ def _is_albumentations(augmentation) -> bool:
     return type(augmentation).__module__.split(".")[0] == "albumentations"
 
 
+# OpenCV, under most albumentations transforms, handles at most 512 channels.
+_CV2_MAX_CHANNELS = 512
+
+
 def _albumentations(image, mask, augmentation):
     if mask.shape[2] == 0:
         return augmentation(image=image)["image"], mask
-    # One multi-channel mask: geometric transforms move it with nearest-neighbour
-    # interpolation; pixel-level transforms leave it alone.
+    # Geometric transforms move masks with nearest-neighbour interpolation;
+    # pixel-level transforms leave them alone.
+    if mask.shape[2] > _CV2_MAX_CHANNELS:
+        out = augmentation(image=image,
+                           masks=np.ascontiguousarray(mask.transpose(2, 0, 1), np.uint8))
+        return out["image"], np.stack(list(out["masks"]), axis=-1).astype(bool)
     out = augmentation(image=image, mask=mask.astype(np.uint8))
     out_mask = out["mask"]
     if out_mask.ndim == 2:  # some transforms squeeze a single channel
@@ -387,7 +398,7 @@ def build_rpn_targets(image_shape, anchors: np.ndarray, gt_class_ids: np.ndarray
         if best > 0:
             # Exact ties count: all anchors sharing the box's best IoU are positive.
             positive.append(ids[(iou >= 0.7) | (iou == best)])
-    if positive or neutral:
+    if neutral:
         rpn_match[np.concatenate(neutral)] = NEUTRAL
     if positive:
         rpn_match[np.concatenate(positive)] = POSITIVE

@@ -465,3 +465,14 @@ def test_unknown_augmentation_type_is_rejected(config):
     dataset = ArrayDataset([image], [masks], [class_ids])
     with pytest.raises(TypeError, match="albumentations"):
         data.load_image_gt(dataset, config, 0, augmentation=lambda image: image)
+
+
+def test_albumentations_with_more_masks_than_opencv_channels():
+    import albumentations as A
+
+    image = np.zeros((16, 24, 3), dtype=np.uint8)
+    masks = np.zeros((16, 24, 600), dtype=bool)
+    masks[2:5, 1:4, ::2] = True
+    out_image, out_masks = data.augment_image_and_masks(
+        image, masks, A.Compose([A.HorizontalFlip(p=1)]))
+    np.testing.assert_array_equal(out_masks, masks[:, ::-1])
