@@ -1,0 +1,420 @@
+"""Matterport's ``mrcnn.model``: the MaskRCNN class, plus re-exports of the stage modules.
+
+The graph is assembled here from small modules (backbone, fpn, rpn, proposals,
+roi_align, heads, detection); the numpy data functions live in mrcnn/data.py. Code
+written against matterport imports all of them from here.
+
+Inference graph (B = BATCH_SIZE, A = anchors for the image size, R =
+POST_NMS_ROIS_INFERENCE, D = DETECTION_MAX_INSTANCES, K = NUM_CLASSES):
+    inputs:  input_image [B, H, W, C] (molded), input_image_meta [B, IMAGE_META_SIZE],
+             input_anchors [B, A, (y1, x1, y2, x2)] normalized
+    outputs: mrcnn_detection [B, D, (y1, x1, y2, x2, class_id, score)] normalized,
+             zero-padded; mrcnn_class [B, R, K]; mrcnn_bbox [B, R, K, 4];
+             mrcnn_mask [B, D, 28, 28, K]; ROI [B, R, 4] normalized, zero-padded;
+             rpn_class [B, A, 2]; rpn_bbox [B, A, 4]
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from mrcnn.anchors import compute_backbone_shapes, generate_pyramid_anchors
+from mrcnn.backbone import BatchNorm, resnet_graph  # noqa: F401
+from mrcnn.data import (  # noqa: F401
+    build_detection_targets,
+    build_rpn_targets,
+    compose_image_meta,
+    generate_random_rois,
+    load_image_gt,
+    mold_image,
+    parse_image_meta,
+    unmold_image,
+)
+from mrcnn.detection import DetectionLayer
+from mrcnn.fpn import fpn_graph
+from mrcnn.boxes import denorm_boxes, norm_boxes
+from mrcnn.heads import RoiConv2D, RoiConv2DTranspose, classifier_head, mask_head  # noqa: F401
+from mrcnn.image import resize_image
+from mrcnn.masks import unmold_mask
+from mrcnn.proposals import ProposalLayer
+from mrcnn.roi_align import PyramidROIAlign
+from mrcnn.rpn import build_rpn_model, rpn_outputs
+from mrcnn import weights
+
+
+def log(text: str, array: np.ndarray | None = None) -> None:
+    """Print a text and, when given, an array's shape, range and dtype (matterport's log)."""
+    if array is not None:
+        array = np.asarray(array)
+        text = text.ljust(25)
+        if array.size:
+            text += (f"shape: {str(array.shape):20}  min: {array.min():10.5f}  "
+                     f"max: {array.max():10.5f}  {array.dtype}")
+        else:
+            text += f"shape: {str(array.shape):20}  {'':35}{array.dtype}"
+    print(text)
+
+
+class MaskRCNN:
+    """Matterport's Mask R-CNN model wrapper.
+
+    The Keras model is in ``keras_model``. Its layers carry matterport's names, so
+    matterport's weight files (mask_rcnn_coco.h5, training checkpoints) load by name.
+
+    Args:
+        mode: "inference" ("training" is not available yet).
+        config: a Config (subclass) instance.
+        model_dir: directory for training logs and checkpoints.
+    """
+
+    def __init__(self, mode: str, config, model_dir: str):
+        if mode not in ("training", "inference"):
+            raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
+        self.mode = mode
+        self.config = config
+        self.model_dir = model_dir
+        self._anchor_cache: dict[tuple, np.ndarray] = {}
+        self.keras_model = self.build(mode=mode, config=config)
+
+    # ------------------------------------------------------------------ graph
+    def build(self, mode: str, config) -> keras.Model:
+        """Build the Mask R-CNN Keras model for `mode` (see the module docstring)."""
+        if mode == "training":
+            raise NotImplementedError(
+                "MaskRCNN(mode='training') is not implemented yet; build with "
+                "mode='inference' to detect with matterport weights")
+        image_shape = self._input_image_shape(config)
+        batch = config.BATCH_SIZE
+        input_image = keras.Input(shape=image_shape, batch_size=batch, name="input_image")
+        input_image_meta = keras.Input(shape=(config.IMAGE_META_SIZE,), batch_size=batch,
+                                       name="input_image_meta")
+        feature_maps = self._feature_maps(input_image, config)
+        num_anchors = None
+        if None not in image_shape:
+            num_anchors = len(self.get_anchors(image_shape))
+        input_anchors = keras.Input(shape=(num_anchors, 4), batch_size=batch,
+                                    name="input_anchors")
+
+        rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
+                              config.TOP_DOWN_PYRAMID_SIZE)
+        rpn_class_logits, rpn_class, rpn_bbox = rpn_outputs(rpn, feature_maps)
+        rpn_rois = ProposalLayer(
+            proposal_count=config.POST_NMS_ROIS_INFERENCE,
+            nms_threshold=config.RPN_NMS_THRESHOLD,
+            pre_nms_limit=config.PRE_NMS_LIMIT,
+            rpn_bbox_std_dev=np.asarray(config.RPN_BBOX_STD_DEV).tolist(),
+            name="ROI")([rpn_class, rpn_bbox, input_anchors])
+
+        mrcnn_feature_maps = feature_maps[:4]  # P6 only feeds the RPN
+        pooled = PyramidROIAlign((config.POOL_SIZE, config.POOL_SIZE),
+                                 name="roi_align_classifier")(
+            [rpn_rois, input_image_meta] + mrcnn_feature_maps)
+        _, mrcnn_class, mrcnn_bbox = classifier_head(
+            pooled, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE, config.TRAIN_BN)
+        detections = DetectionLayer(
+            detection_max_instances=config.DETECTION_MAX_INSTANCES,
+            detection_min_confidence=config.DETECTION_MIN_CONFIDENCE,
+            detection_nms_threshold=config.DETECTION_NMS_THRESHOLD,
+            bbox_std_dev=np.asarray(config.BBOX_STD_DEV).tolist(),
+            name="mrcnn_detection")([rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
+        # Masks are predicted for the final boxes only, not for all proposals.
+        detection_boxes = detections[..., :4]
+        pooled_masks = PyramidROIAlign((config.MASK_POOL_SIZE, config.MASK_POOL_SIZE),
+                                       name="roi_align_mask")(
+            [detection_boxes, input_image_meta] + mrcnn_feature_maps)
+        mrcnn_mask = mask_head(pooled_masks, config.NUM_CLASSES, config.TRAIN_BN)
+
+        model = keras.Model(
+            [input_image, input_image_meta, input_anchors],
+            [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
+            name="mask_rcnn")
+        # Static shapes throughout: one XLA program per batch (jax.jit on JAX anyway).
+        model.jit_compile = True
+        return model
+
+    @staticmethod
+    def _input_image_shape(config) -> tuple:
+        # "square" and "crop" fix the molded size; "none" and "pad64" keep each image's own.
+        if config.IMAGE_RESIZE_MODE in ("square", "crop"):
+            return tuple(int(d) for d in config.IMAGE_SHAPE)
+        return (None, None, config.IMAGE_CHANNEL_COUNT)
+
+    @staticmethod
+    def _feature_maps(input_image, config) -> list:
+        """[P2, P3, P4, P5, P6] from the configured backbone."""
+        if callable(config.BACKBONE):
+            _, c2, c3, c4, c5 = config.BACKBONE(input_image, stage5=True,
+                                                train_bn=config.TRAIN_BN)
+        else:
+            _, c2, c3, c4, c5 = resnet_graph(input_image, config.BACKBONE, stage5=True,
+                                             train_bn=config.TRAIN_BN)
+        return fpn_graph(c2, c3, c4, c5, config.TOP_DOWN_PYRAMID_SIZE)
+
+    # ---------------------------------------------------------------- weights
+    def load_weights(self, filepath: str, by_name: bool = False, exclude=None):
+        """Load a matterport/Keras-2 HDF5 weights file (or a Keras 3 .weights.h5).
+
+        Args:
+            filepath: the weights file.
+            by_name: match layers by name (needed when the architectures differ).
+            exclude: layer names to skip, e.g. the class-specific heads when fine-tuning
+                mask_rcnn_coco.h5 on another number of classes.
+        """
+        return weights.load_weights(self.keras_model, filepath, by_name=by_name,
+                                    exclude=exclude)
+
+    # ------------------------------------------------------------------ inputs
+    def mold_inputs(self, images: Sequence[np.ndarray]):
+        """Resize, pad and mean-subtract images into the network's input format.
+
+        Args:
+            images: list of [H, W, C] images; they may differ in size.
+
+        Returns:
+            molded_images [N, h, w, C] float, image_metas [N, IMAGE_META_SIZE] (see
+            compose_image_meta), windows [N, (y1, x1, y2, x2)] int: where each original
+            image lies inside its molded image, in pixels.
+        """
+        config = self.config
+        molded_images, image_metas, windows = [], [], []
+        for image in images:
+            molded, window, scale, _, _ = resize_image(
+                image, min_dim=config.IMAGE_MIN_DIM, min_scale=config.IMAGE_MIN_SCALE,
+                max_dim=config.IMAGE_MAX_DIM, mode=config.IMAGE_RESIZE_MODE)
+            molded = mold_image(molded, config)
+            image_metas.append(compose_image_meta(
+                0, image.shape, molded.shape, window, scale,
+                np.zeros([config.NUM_CLASSES], dtype=np.int32)))
+            molded_images.append(molded)
+            windows.append(window)
+        shapes = sorted({m.shape for m in molded_images})
+        if len(shapes) > 1:
+            raise ValueError(
+                f"after resizing, the images have different shapes {shapes}; one batch needs "
+                f"one shape (IMAGE_RESIZE_MODE is {config.IMAGE_RESIZE_MODE!r}: use 'square', "
+                f"or detect images of one size at a time)")
+        return np.stack(molded_images), np.stack(image_metas), np.stack(windows)
+
+    def get_anchors(self, image_shape: Sequence[int]) -> np.ndarray:
+        """Anchors of every pyramid level for a molded image shape.
+
+        Also sets ``self.anchors`` to the same anchors in pixels, as matterport's
+        notebooks expect.
+
+        Returns:
+            [A, (y1, x1, y2, x2)] float32 normalized anchors, levels P2..P6 in order.
+        """
+        key = tuple(int(d) for d in image_shape[:2])
+        if key not in self._anchor_cache:
+            config = self.config
+            backbone_shapes = compute_backbone_shapes(config, image_shape)
+            pixels = generate_pyramid_anchors(
+                config.RPN_ANCHOR_SCALES, config.RPN_ANCHOR_RATIOS, backbone_shapes,
+                config.BACKBONE_STRIDES, config.RPN_ANCHOR_STRIDE)
+            self._anchor_cache[key] = (pixels, norm_boxes(pixels, key))
+        self.anchors, normalized = self._anchor_cache[key]
+        return normalized
+
+    # --------------------------------------------------------------- detection
+    def detect(self, images: Sequence[np.ndarray], verbose: int = 0) -> list[dict]:
+        """Run detection on any number of images.
+
+        Images go through the network BATCH_SIZE at a time; a last, partial batch is
+        padded with copies of its last image whose results are dropped.
+
+        Args:
+            images: list of [H, W, C] images.
+            verbose: 1 to log the inputs.
+
+        Returns:
+            One dict per image: rois [N, (y1, x1, y2, x2)] int32 pixels of the original
+            image, class_ids [N] int32, scores [N] float32, masks [H, W, N] bool.
+        """
+        images = list(images)
+        if not images:
+            return []
+        if verbose:
+            log(f"Processing {len(images)} images")
+            for image in images:
+                log("image", image)
+        molded_images, image_metas, windows = self.mold_inputs(images)
+        if verbose:
+            log("molded_images", molded_images)
+            log("image_metas", image_metas)
+        detections, _, _, mrcnn_mask, _, _, _ = self._predict(molded_images, image_metas)
+        return [self._result(*self.unmold_detections(
+                    detections[i], mrcnn_mask[i], image.shape, molded_images[i].shape,
+                    windows[i]))
+                for i, image in enumerate(images)]
+
+    def detect_molded(self, molded_images: np.ndarray, image_metas: np.ndarray,
+                      verbose: int = 0) -> list[dict]:
+        """Run detection on images already molded (resized, padded, mean-subtracted).
+
+        Boxes and masks are returned in the molded images' coordinates.
+
+        Args:
+            molded_images: [N, h, w, C], e.g. from load_image_gt then mold_image.
+            image_metas: [N, IMAGE_META_SIZE].
+            verbose: 1 to log the inputs.
+
+        Returns:
+            One dict per image, as detect().
+        """
+        molded_images, image_metas = np.asarray(molded_images), np.asarray(image_metas)
+        if molded_images.ndim != 4 or len(image_metas) != len(molded_images):
+            raise ValueError(
+                f"molded_images must be [N, h, w, C] with one image_metas row per image; got "
+                f"molded_images {molded_images.shape} and image_metas {image_metas.shape}")
+        if verbose:
+            log(f"Processing {len(molded_images)} images")
+            log("molded_images", molded_images)
+            log("image_metas", image_metas)
+        detections, _, _, mrcnn_mask, _, _, _ = self._predict(molded_images, image_metas)
+        shape = molded_images.shape[1:]
+        window = np.array([0, 0, shape[0], shape[1]])
+        return [self._result(*self.unmold_detections(detections[i], mrcnn_mask[i], shape,
+                                                     shape, window))
+                for i in range(len(molded_images))]
+
+    @staticmethod
+    def _result(rois, class_ids, scores, masks) -> dict:
+        return {"rois": rois, "class_ids": class_ids, "scores": scores, "masks": masks}
+
+    def _model_inputs(self, molded_images: np.ndarray, image_metas: np.ndarray):
+        """Yield (count, [images, metas, anchors]) per BATCH_SIZE batch, padded."""
+        batch = self.config.BATCH_SIZE
+        anchors = self.get_anchors(molded_images.shape[1:])
+        anchors = np.broadcast_to(anchors, (batch,) + anchors.shape)
+        for start in range(0, len(molded_images), batch):
+            chunk = [molded_images[start:start + batch], image_metas[start:start + batch]]
+            count = len(chunk[0])
+            pad = batch - count
+            chunk = [np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) if pad else a
+                     for a in chunk]
+            yield count, [chunk[0].astype(np.float32), chunk[1].astype(np.float32), anchors]
+
+    def _predict(self, molded_images: np.ndarray, image_metas: np.ndarray) -> list:
+        """keras_model outputs for all images, batch by batch, padding removed."""
+        outputs = []
+        for count, inputs in self._model_inputs(molded_images, image_metas):
+            batch_outputs = self.keras_model.predict_on_batch(inputs)
+            outputs.append([np.asarray(o)[:count] for o in batch_outputs])
+        return [np.concatenate(parts) for parts in zip(*outputs)]
+
+    def unmold_detections(self, detections: np.ndarray, mrcnn_mask: np.ndarray,
+                          original_image_shape: Sequence[int], image_shape: Sequence[int],
+                          window: Sequence[int]):
+        """Turn one image's network outputs into boxes and full-size masks.
+
+        Args:
+            detections: [D, (y1, x1, y2, x2, class_id, score)] normalized, zero-padded.
+            mrcnn_mask: [D, mask_h, mask_w, NUM_CLASSES].
+            original_image_shape: [H, W, C] before resizing.
+            image_shape: [h, w, C] after resizing and padding.
+            window: [(y1, x1, y2, x2)] pixels of the image inside the padded one.
+
+        Returns:
+            boxes [N, (y1, x1, y2, x2)] int32 pixels of the original image, class_ids [N]
+            int32, scores [N] float32, masks [H, W, N] bool. Boxes of zero area are dropped.
+        """
+        # The DetectionLayer pads with zero rows after the real detections.
+        zero_ix = np.where(detections[:, 4] == 0)[0]
+        n = zero_ix[0] if zero_ix.shape[0] > 0 else detections.shape[0]
+        boxes = detections[:n, :4]
+        class_ids = detections[:n, 4].astype(np.int32)
+        scores = detections[:n, 5]
+        masks = mrcnn_mask[np.arange(n), :, :, class_ids]
+
+        # Map the boxes from the padded image to the original one.
+        wy1, wx1, wy2, wx2 = norm_boxes(np.asarray(window), image_shape[:2])
+        shift = np.array([wy1, wx1, wy1, wx1])
+        wh, ww = wy2 - wy1, wx2 - wx1
+        scale = np.array([wh, ww, wh, ww])
+        boxes = denorm_boxes(np.divide(boxes - shift, scale), original_image_shape[:2])
+
+        keep = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) > 0
+        if not keep.all():
+            boxes, class_ids, scores, masks = (boxes[keep], class_ids[keep], scores[keep],
+                                               masks[keep])
+            n = len(boxes)
+        if n:
+            full_masks = np.stack([unmold_mask(masks[i], boxes[i], original_image_shape)
+                                   for i in range(n)], axis=-1)
+        else:
+            full_masks = np.empty(tuple(original_image_shape[:2]) + (0,))
+        return boxes, class_ids, scores, full_masks
+
+    # -------------------------------------------------------------- inspection
+    def ancestor(self, tensor, name: str, checked=None):
+        """Find the tensor produced by the layer named `name` upstream of `tensor`.
+
+        Args:
+            tensor: a Keras tensor of keras_model.
+            name: layer name, e.g. "ROI"; a regular expression matched in full.
+            checked: tensors already searched (for the recursion).
+
+        Returns:
+            The Keras tensor output by that layer, or None when it is not an ancestor.
+        """
+        checked = checked if checked is not None else []
+        if any(t is tensor for t in checked):
+            return None
+        checked.append(tensor)
+        operation, node_index, _ = tensor._keras_history
+        if re.fullmatch(name, operation.name):
+            return tensor
+        node = operation._inbound_nodes[node_index]
+        for parent in node.input_tensors:
+            found = self.ancestor(parent, name, checked)
+            if found is not None:
+                return found
+        return None
+
+    def find_trainable_layer(self, layer):
+        """Matterport compatibility: the layer itself (there are no TimeDistributed wrappers)."""
+        return layer
+
+    def get_trainable_layers(self) -> list:
+        """Layers that own weights, as matterport's method."""
+        return [layer for layer in self.keras_model.layers if layer.weights]
+
+    def run_graph(self, images: Sequence[np.ndarray], outputs, image_metas=None) -> OrderedDict:
+        """Run the graph up to chosen tensors and return their values.
+
+        Args:
+            images: list of images, molded like detect() does.
+            outputs: list of (name, tensor) pairs, where tensor is a Keras tensor of
+                keras_model (e.g. ``model.keras_model.get_layer("ROI").output``) or the
+                name of a layer whose output to fetch.
+            image_metas: [N, IMAGE_META_SIZE] to use instead of those of mold_inputs.
+
+        Returns:
+            OrderedDict name -> numpy array [N, ...], one row per image.
+        """
+        outputs = OrderedDict(outputs)
+        tensors = []
+        for key, value in outputs.items():
+            if isinstance(value, str):
+                value = self.keras_model.get_layer(value).output
+            if value is None:
+                raise ValueError(f"run_graph: output {key!r} is None")
+            tensors.append(value)
+        sub_model = keras.Model(self.keras_model.inputs, tensors)
+        molded_images, metas, _ = self.mold_inputs(images)
+        if image_metas is not None:
+            metas = np.asarray(image_metas)
+        parts = []
+        for count, inputs in self._model_inputs(molded_images, metas):
+            values = sub_model.predict_on_batch(inputs)
+            values = values if isinstance(values, (list, tuple)) else [values]
+            parts.append([np.asarray(v)[:count] for v in values])
+        results = OrderedDict(
+            (key, np.concatenate(chunks)) for key, chunks in zip(outputs, zip(*parts)))
+        for key, value in results.items():
+            log(key, value)
+        return results
