@@ -94,6 +94,35 @@ def test_rpn_labels_equal_the_full_iou_matrix_rules(config, anchors, seed):
     assert not np.any(rpn_bbox[len(positive):])
 
 
+@pytest.mark.parametrize("gt_boxes", [
+    [[10, 10, 11, 60]],                      # 1 pixel tall: best IoU far under 0.3
+    [[10, 2, 11, 62]],                       # the same, across most of the image
+    [[30, 30, 32, 32], [0, 0, 64, 2]],       # tiny and thin boxes together
+    [[16, 16, 48, 48], [16, 16, 48, 48]],    # duplicates: argmax takes the first
+])
+def test_rpn_small_thin_and_duplicate_boxes_match_the_full_matrix(config, anchors, gt_boxes):
+    gt_boxes = np.array(gt_boxes, dtype=np.int32)
+    gt_class_ids = np.ones(len(gt_boxes), dtype=np.int32)
+    rpn_match, rpn_bbox = data.build_rpn_targets(config.IMAGE_SHAPE, anchors, gt_class_ids,
+                                                 gt_boxes, _unsampled(config))
+    expected, assignment = _full_matrix_rpn_labels(anchors, gt_class_ids, gt_boxes)
+    np.testing.assert_array_equal(rpn_match, expected)
+    assert np.sum(rpn_match == 1) >= len(gt_boxes) - 1  # each box has its best anchors
+    positive = np.flatnonzero(rpn_match == 1)
+    np.testing.assert_allclose(
+        apply_box_deltas(anchors[positive], rpn_bbox[:len(positive)] * config.RPN_BBOX_STD_DEV),
+        gt_boxes[assignment[positive]], atol=1e-3)
+
+
+def test_rpn_best_anchor_of_a_box_may_differ_much_in_size(config):
+    # The box's best anchor is 100x its area (IoU 0.01); a same-size anchor grazes it
+    # (IoU 0.005). Only the big one ties for the box's best IoU.
+    anchors = np.array([[0, 0, 100, 100], [9, 9, 19, 19], [60, 60, 70, 70]], np.float64)
+    rpn_match, _ = data.build_rpn_targets(None, anchors, np.array([1], np.int32),
+                                          np.array([[0, 0, 10, 10]], np.int32), config)
+    np.testing.assert_array_equal(rpn_match, [1, -1, -1])
+
+
 def test_rpn_no_gt_instances_gives_only_negatives(config, anchors):
     np.random.seed(0)
     rpn_match, rpn_bbox = data.build_rpn_targets(
