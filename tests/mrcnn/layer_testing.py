@@ -15,6 +15,8 @@ given numpy inputs (a list, one array per layer input):
   * the layer runs inside a functional keras.Model.
 It returns the eager outputs as numpy for further checks.
 jit_call(fn, *args) runs fn compiled for the current backend and returns numpy.
+jit_gradients(fn, *args) returns the gradients of sum(fn(*args)) with respect to
+each argument, compiled, as numpy (zeros where no gradient flows).
 """
 from __future__ import annotations
 
@@ -38,6 +40,30 @@ def jit_call(fn: Callable, *args) -> Any:
     else:
         result = fn(*args)
     return keras.tree.map_structure(keras.ops.convert_to_numpy, result)
+
+
+def jit_gradients(fn: Callable, *args) -> list:
+    """Gradients of sum(fn(*args)) w.r.t. each float argument, compiled; numpy."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def grads(*xs):
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                total = tf.reduce_sum(fn(*xs))
+            return tape.gradient(total, xs,
+                                 unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+        result = tf.function(grads, jit_compile=True)(*args)
+    elif backend == "jax":
+        import jax
+
+        total = lambda *xs: fn(*xs).sum()  # noqa: E731
+        result = jax.jit(jax.grad(total, argnums=tuple(range(len(args)))))(*args)
+    else:
+        raise NotImplementedError(f"jit_gradients: no gradient helper for {backend}")
+    return [keras.ops.convert_to_numpy(g) for g in result]
 
 
 def _shape(x) -> tuple:

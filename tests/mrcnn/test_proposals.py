@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mrcnn.proposals import ProposalLayer
-from tests.mrcnn.layer_testing import jit_call, run_layer_test
+from tests.mrcnn.layer_testing import jit_call, jit_gradients, run_layer_test
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -84,3 +84,17 @@ def test_reproduces_matterport_rpn_rois(reference_dir):
     proposals = jit_call(lambda *x: layer(list(x)),
                          case["raw.rpn_class"], case["raw.rpn_bbox"], anchors)
     np.testing.assert_allclose(proposals, case["raw.rpn_rois"], rtol=0, atol=1e-6)
+
+
+def test_gradients_flow_to_deltas_through_the_picks():
+    # As in matterport, proposals are differentiable in the deltas (the picks
+    # themselves are not); this must also hold through the compiled NMS loop.
+    probs, deltas, anchors = rpn_inputs(np.random.default_rng(2), 1, 60)
+    layer = ProposalLayer(proposal_count=10, nms_threshold=0.7, pre_nms_limit=40,
+                          rpn_bbox_std_dev=STD)
+    grad_probs, grad_deltas, grad_anchors = jit_gradients(
+        lambda *x: layer(list(x)), probs, deltas, anchors)
+    np.testing.assert_array_equal(grad_probs, 0.0)
+    assert np.isfinite(grad_deltas).all()
+    assert 1 <= (np.abs(grad_deltas).sum(-1) > 0).sum() <= 10
+    assert (np.abs(grad_anchors).sum(-1) > 0).sum() <= 10

@@ -7,7 +7,7 @@ import pytest
 
 from mrcnn import ops as mrcnn_ops
 from mrcnn.roi_align import PyramidROIAlign, roi_levels_graph
-from tests.mrcnn.layer_testing import jit_call, run_layer_test
+from tests.mrcnn.layer_testing import jit_call, jit_gradients, run_layer_test
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -85,3 +85,17 @@ def test_reproduces_matterport_crops(reference_dir, pool, key, boxes_of):
     pooled = jit_call(lambda *x: layer(list(x)), boxes_of(case),
                       case["image_metas"][:1], *maps)
     np.testing.assert_allclose(pooled[0], case[key], rtol=0, atol=1e-4)
+
+
+def test_gradients_reach_the_features_not_the_boxes():
+    rng = np.random.default_rng(3)
+    maps = pyramid(rng, 1, 128)
+    boxes = np.array([[[0.1, 0.1, 0.3, 0.3], [0.2, 0.1, 0.9, 0.95]]], np.float32)
+    layer = PyramidROIAlign((2, 2))
+    grads = jit_gradients(lambda b, *f: layer([b, image_meta(1, 128), *f]), boxes, *maps)
+    np.testing.assert_array_equal(grads[0], 0.0)
+    levels = keras.ops.convert_to_numpy(roi_levels_graph(boxes, [128.0, 128.0]))[0]
+    # Each crop's 2 x 2 samples spread 4 pixels' worth of weight over its level.
+    for level in range(2, 6):
+        total = grads[level - 1].sum()
+        np.testing.assert_allclose(total, 4 * 3 * np.sum(levels == level), rtol=1e-5)
