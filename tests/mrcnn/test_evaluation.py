@@ -210,3 +210,20 @@ def test_save_plots_for_mask_rcnn_and_unet_reports(tmp_path):
         tmp_path / "u.json", [{"id": "a", **unet_evaluation.score(gt[..., 0], gt[..., 0])}])
     paths = evaluation.save_plots(unet_report, tmp_path / "plots", prefix="unet_")
     assert list(paths) == ["score_boxplot"] and paths["score_boxplot"].exists()
+
+
+@pytest.mark.shared_data
+def test_real_siim_sample_mean_dice_of_empty_predictions(shared_data, tmp_path):
+    """Predicting "no pneumothorax" everywhere scores the share of negative images."""
+    from datasets.siim import SIIMDataset
+
+    dataset = SIIMDataset()
+    dataset.load_siim(str(shared_data / "siim" / "sample"), "all")
+    dataset.prepare()
+    shape = dataset.load_mask(0)[0].shape[:2]
+    empty = [detection(np.zeros(shape + (0,), bool), [])] * dataset.num_images
+    report = evaluation.evaluate(tmp_path / "r.json", dataset, empty)
+    negatives = sum(1 for r in report["images"] if r["gt_instances"] == 0)
+    assert 0 < negatives < dataset.num_images
+    assert report["summary"]["mean_dice"] == pytest.approx(negatives / dataset.num_images)
+    assert report["coco"]["AP"] == 0.0 and report["pr_curve"]["ap"] == 0.0

@@ -142,3 +142,27 @@ def test_siim_encoder_missing_gives_a_clear_error(monkeypatch):
     with pytest.raises(ImportError, match="run from the repository root.*encode="):
         export.siim_rows("img", blobs(8, 1))
     assert export.siim_rows("img", blobs(8, 1), encode=lambda m: "1 2") == [("img", "1 2")]
+
+
+@pytest.mark.shared_data
+def test_siim_submission_of_the_real_sample_reproduces_its_csv(shared_data, tmp_path):
+    folder = shared_data / "siim" / "sample"
+    dataset = siim.SIIMDataset()
+    dataset.load_siim(str(folder), "all")
+    dataset.prepare()
+    detections = []
+    for image_id in dataset.image_ids:
+        masks, class_ids = dataset.load_mask(image_id)
+        detections.append(detection(masks, class_ids, np.ones(len(class_ids))))
+    path = tmp_path / "submission.csv"
+    export.write_siim_submission(path, dataset, detections)
+    ours = siim.read_rle_csv(str(path))
+    theirs = siim.read_rle_csv(str(folder / "train-rle-sample.csv"))
+    assert set(ours) == {info["id"] for info in dataset.image_info}
+    assert sum(1 for runs in ours.values() if runs) == 3  # the positives, as PROVENANCE
+    for image_id, runs in ours.items():
+        want = np.zeros((1024, 1024), bool)
+        for text in theirs[image_id]:
+            want |= rle.decode(text, 1024, 1024)
+        got = rle.decode(runs[0], 1024, 1024) if runs else np.zeros_like(want)
+        np.testing.assert_array_equal(got, want, err_msg=image_id)
