@@ -264,15 +264,12 @@ def _tile_self_suppression(candidates, suppresses):
     """
     weights = ops.cast(suppresses, "float32")
 
-    def step(keep):
-        hit = ops.einsum("bi,bij->bj", ops.cast(keep, "float32"), weights)
-        return candidates & (hit <= 0.0)
-
     def cond(keep, changed):
         return changed
 
     def body(keep, changed):
-        new_keep = step(keep)
+        hits = ops.einsum("bi,bij->bj", ops.cast(keep, "float32"), weights)
+        new_keep = candidates & (hits <= 0.0)
         return new_keep, ops.any(ops.not_equal(new_keep, keep))
 
     keep, _ = ops.while_loop(cond, body, (candidates, ops.array(True)))
@@ -283,13 +280,19 @@ def non_max_suppression_padded_pure(boxes, scores, max_output_size: int,
                                     iou_threshold: float,
                                     score_threshold: float = float("-inf"),
                                     class_ids=None):
-    """Greedy NMS with fixed-size output, in tiles (see module docstring).
+    """Greedy NMS with fixed-size output, keras.ops only.
 
     Semantics of tf.image.non_max_suppression: candidates are boxes with
     score > score_threshold, visited by descending score (lower index first
     among equal scores); a box is dropped when its IoU with an already kept
     box is > iou_threshold. With `class_ids`, only boxes of the same class
     suppress each other (per-class NMS in one pass).
+
+    The sorted boxes are processed in tiles of _NMS_TILE: a tile first loses
+    the boxes that earlier tiles' kept boxes overlap, then settles greedy NMS
+    inside itself (_tile_self_suppression). The loop stops after the last
+    candidate or once every image has K picks, as keras-hub's and TF's
+    padded NMS do.
 
     Args:
         boxes: [B, N, (y1, x1, y2, x2)] or [N, 4].
