@@ -7,9 +7,10 @@ Figures, headless or not: a function that draws on an ``ax`` you pass leaves tha
 figure to you. One that makes its own figure saves it to ``save_path`` when given,
 then calls ``plt.show()`` on a backend that can display (a GUI or a notebook, as
 matterport did) or closes it on a non-interactive one such as Agg, so that a loop
-over thousands of images on a server neither blocks nor leaks figures. Every drawing
-function returns its Figure (in a notebook, end the line with ``;`` to avoid a second
-copy of it).
+over thousands of images on a server neither blocks nor leaks figures. The drawing
+functions return the Figure on a non-interactive backend (scripts, servers, tests)
+and None on a displaying one, as matterport's did: a notebook shows a returned
+Figure a second time.
 
 Shapes, as everywhere in the library: image [H, W, 3] in 0..255; boxes
 [N, (y1, x1, y2, x2)] in pixels, y2/x2 exclusive; masks [H, W, N]; colours are RGB
@@ -46,17 +47,22 @@ def _new_figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def _finish(fig: Figure, save_path: str | Path | None, owned: bool) -> Figure:
-    """Save `fig` if asked; show or close it when this module created it."""
+def _finish(fig: Figure, save_path: str | Path | None, owned: bool) -> Figure | None:
+    """Save `fig` if asked; show or close it when this module created it.
+
+    Returns the Figure on a non-interactive backend, None on one that displays it.
+    """
     if save_path is not None:
         Path(save_path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(save_path)
-    if owned:
-        if matplotlib.get_backend().lower() in _NON_INTERACTIVE:
+    if matplotlib.get_backend().lower() in _NON_INTERACTIVE:
+        if owned:
             plt.close(fig)
-        else:
-            plt.show()
-    return fig
+        return fig
+    if owned:
+        plt.show()
+    # A notebook shows a returned Figure a second time: return None, as matterport.
+    return None
 
 
 def _check_count(name: str, count: int, reference: str, expected: int) -> None:
@@ -123,7 +129,7 @@ def display_instances(image: np.ndarray, boxes: np.ndarray, masks: np.ndarray,
                       colors: Sequence[Color] | None = None,
                       captions: Sequence[str] | None = None, *,
                       save_path: str | Path | None = None,
-                      seed: int | None = None) -> Figure:
+                      seed: int | None = None) -> Figure | None:
     """Draw instances (dashed box, tinted mask, outline, caption) over an image.
 
     Args:
@@ -141,7 +147,7 @@ def display_instances(image: np.ndarray, boxes: np.ndarray, masks: np.ndarray,
         seed: seed of the default colours.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     boxes = np.asarray(boxes)
     masks = np.asarray(masks)
@@ -193,7 +199,7 @@ def display_differences(image: np.ndarray, gt_box: np.ndarray, gt_class_id: np.n
                         title: str = "", ax: Axes | None = None, show_mask: bool = True,
                         show_box: bool = True, iou_threshold: float = 0.5,
                         score_threshold: float = 0.5, *,
-                        save_path: str | Path | None = None) -> Figure:
+                        save_path: str | Path | None = None) -> Figure | None:
     """Ground truth (green) and predictions (red) on one image; captions "score / IoU".
 
     The IoU of a prediction is that of its match (utils.compute_matches with the
@@ -205,7 +211,7 @@ def display_differences(image: np.ndarray, gt_box: np.ndarray, gt_class_id: np.n
         Others: as display_instances.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     gt_match, pred_match, overlaps = compute_matches(
         gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask,
@@ -237,7 +243,7 @@ def display_differences(image: np.ndarray, gt_box: np.ndarray, gt_class_id: np.n
 def draw_rois(image: np.ndarray, rois: np.ndarray, refined_rois: np.ndarray,
               mask: np.ndarray, class_ids: np.ndarray, class_names: Sequence[str],
               limit: int = 10, *, save_path: str | Path | None = None,
-              seed: int | None = None) -> Figure:
+              seed: int | None = None) -> Figure | None:
     """ROIs (dashed; grey when negative) and, for positives, their refined boxes and masks.
 
     Args:
@@ -250,7 +256,7 @@ def draw_rois(image: np.ndarray, rois: np.ndarray, refined_rois: np.ndarray,
         seed: seed of the choice and the colours.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     rng = np.random.default_rng(seed)
     class_ids = np.asarray(class_ids)
@@ -321,7 +327,7 @@ def draw_box(image: np.ndarray, box: Sequence[int], color: Sequence[int],
 def display_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
                    cols: int = 4, cmap=None, norm=None, interpolation=None, *,
                    figsize: tuple[float, float] | None = None,
-                   save_path: str | Path | None = None) -> Figure:
+                   save_path: str | Path | None = None) -> Figure | None:
     """Show images in a grid, with optional titles.
 
     Args:
@@ -333,7 +339,7 @@ def display_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = 
         figsize: default 14 inches wide, rows in proportion.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     if not len(images):
         raise ValueError("display_images got no images")
@@ -353,7 +359,7 @@ def display_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = 
 
 def display_top_masks(image: np.ndarray, mask: np.ndarray, class_ids: np.ndarray,
                       class_names: Sequence[str], limit: int = 4, *,
-                      save_path: str | Path | None = None) -> Figure:
+                      save_path: str | Path | None = None) -> Figure | None:
     """The image and, for the `limit` classes with the largest mask area, their instances.
 
     Args:
@@ -363,7 +369,7 @@ def display_top_masks(image: np.ndarray, mask: np.ndarray, class_ids: np.ndarray
         limit: number of class panels; unused panels show "-".
 
     Returns:
-        The Figure (display_images with limit + 1 columns).
+        As display_images (with limit + 1 columns).
     """
     mask = np.asarray(mask)
     class_ids = np.asarray(class_ids)
@@ -389,7 +395,7 @@ def display_top_masks(image: np.ndarray, mask: np.ndarray, class_ids: np.ndarray
 
 def plot_precision_recall(AP: float, precisions: np.ndarray, recalls: np.ndarray, *,
                           ax: Axes | None = None,
-                          save_path: str | Path | None = None) -> Figure:
+                          save_path: str | Path | None = None) -> Figure | None:
     """The precision-recall curve, titled with the AP.
 
     Args:
@@ -397,7 +403,7 @@ def plot_precision_recall(AP: float, precisions: np.ndarray, recalls: np.ndarray
         precisions, recalls: [K] as returned by utils.compute_ap.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     owned = ax is None
     fig, ax = _new_figure((6.4, 4.8)) if owned else (ax.figure, ax)
@@ -413,7 +419,7 @@ def plot_precision_recall(AP: float, precisions: np.ndarray, recalls: np.ndarray
 def plot_overlaps(gt_class_ids: np.ndarray, pred_class_ids: np.ndarray,
                   pred_scores: np.ndarray, overlaps: np.ndarray,
                   class_names: Sequence[str], threshold: float = 0.5, *,
-                  save_path: str | Path | None = None) -> Figure:
+                  save_path: str | Path | None = None) -> Figure | None:
     """Grid of prediction/ground-truth IoUs, marking "match" or "wrong" class above threshold.
 
     Args:
@@ -424,7 +430,7 @@ def plot_overlaps(gt_class_ids: np.ndarray, pred_class_ids: np.ndarray,
         threshold: IoU above which a cell is labelled.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     gt_class_ids = np.asarray(gt_class_ids)
     pred_class_ids = np.asarray(pred_class_ids)
@@ -461,7 +467,7 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray | None = None,
                captions: Sequence[str] | None = None,
                visibilities: Sequence[int] | None = None, title: str = "",
                ax: Axes | None = None, *, save_path: str | Path | None = None,
-               seed: int | None = None) -> Figure:
+               seed: int | None = None) -> Figure | None:
     """Boxes (dotted), refined boxes (solid, joined to their box), captions and masks.
 
     Args:
@@ -474,7 +480,7 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray | None = None,
         seed: seed of the colours.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     if boxes is None and refined_boxes is None:
         raise ValueError("draw_boxes needs boxes or refined_boxes")
@@ -524,7 +530,7 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray | None = None,
 
 def plot_score_boxplot(scores: Mapping[str, Sequence[float]], title: str = "", *,
                        ax: Axes | None = None,
-                       save_path: str | Path | None = None) -> Figure:
+                       save_path: str | Path | None = None) -> Figure | None:
     """Box plot of per-image scores, one box per series, each point drawn over its box.
 
     Args:
@@ -532,7 +538,7 @@ def plot_score_boxplot(scores: Mapping[str, Sequence[float]], title: str = "", *
         title: the axes title.
 
     Returns:
-        The Figure.
+        The Figure (None on a displaying backend).
     """
     series = {name: np.asarray(values, dtype=np.float64)
               for name, values in scores.items() if len(values)}

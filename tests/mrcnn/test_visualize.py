@@ -265,3 +265,18 @@ def test_display_table_outside_a_notebook_prints_text(capsys):
     assert html.count("<tr>") == 2
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == ["a", "1"]
+
+
+def test_on_a_displaying_backend_shows_once_saves_and_returns_none(scene, tmp_path,
+                                                                   monkeypatch):
+    """A notebook (inline backend): plt.show() as matterport, and no Figure returned,
+    since IPython would display a returned Figure a second time."""
+    image, boxes, masks, class_ids = scene
+    shown = []
+    monkeypatch.setattr(matplotlib, "get_backend",
+                        lambda: "module://matplotlib_inline.backend_inline")
+    monkeypatch.setattr(plt, "show", lambda: (shown.append(plt.gcf()), plt.close("all")))
+    returned = visualize.display_instances(image, boxes, masks, class_ids, CLASS_NAMES,
+                                           figsize=(2, 2), save_path=tmp_path / "nb.png")
+    assert returned is None and len(shown) == 1
+    assert _png(tmp_path / "nb.png").shape == (200, 200, 3)
