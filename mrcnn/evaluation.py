@@ -41,7 +41,7 @@ from pycocotools.cocoeval import COCOeval
 from mrcnn import visualize
 from mrcnn.boxes import extract_bboxes
 from mrcnn.dataset import Dataset
-from mrcnn.export import _check_detections, _json_id, coco_annotations
+from mrcnn.export import check_detections, coco_annotations, source_image_id
 from mrcnn.masks import _foreground
 from mrcnn.metrics import _average_precision, compute_matches
 from unet import evaluation as mask_scores
@@ -53,7 +53,8 @@ def _score(gt_masks: np.ndarray, gt_class_ids: np.ndarray, detection: Mapping,
     number of ground truths matched against)."""
     gt_masks = _foreground(np.asarray(gt_masks))
     pred_masks = _foreground(np.asarray(detection["masks"]))
-    if gt_masks.ndim != 3 or pred_masks.ndim != 3 or gt_masks.shape[:2] != pred_masks.shape[:2]:
+    if (gt_masks.ndim != 3 or pred_masks.ndim != 3
+            or gt_masks.shape[:2] != pred_masks.shape[:2]):
         raise ValueError(f"ground-truth masks {gt_masks.shape} and detected masks "
                          f"{pred_masks.shape} must both be [H, W, N] at the image size")
     gt_match, pred_match, overlaps = compute_matches(
@@ -167,14 +168,14 @@ def evaluate(path: str | Path, dataset: Dataset, detections: Sequence[Mapping],
         "coco", "pr_curve", "iou_threshold", **extra}.
     """
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
-    _check_detections(detections, image_ids)
+    check_detections(detections, image_ids)
     if not image_ids:
         raise ValueError("evaluate() got no images")
     rows, ranked, gt_annotations, results, images = [], [], [], [], []
     gt_total = 0
     for image_id, detection in zip(image_ids, detections):
         gt_masks, gt_class_ids = dataset.load_mask(image_id)
-        source_id = _json_id(dataset.image_info[image_id]["id"])
+        source_id = source_image_id(dataset, image_id)
         try:
             row, ranked_scores, hits, gt_count = _score(gt_masks, gt_class_ids,
                                                         detection, iou_threshold)

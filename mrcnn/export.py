@@ -84,7 +84,8 @@ def coco_annotations(image_id, masks: np.ndarray, category_ids: Sequence[int],
     return annotations
 
 
-def _check_detections(detections: Sequence[Mapping], image_ids: Sequence[int]) -> None:
+def check_detections(detections: Sequence[Mapping], image_ids: Sequence[int]) -> None:
+    """Raise a ValueError unless there is one detect() dict per image id."""
     if len(detections) != len(image_ids):
         raise ValueError(f"got {len(detections)} detection dicts for {len(image_ids)} "
                          f"image_ids; pass one detect() result per image")
@@ -95,8 +96,10 @@ def _check_detections(detections: Sequence[Mapping], image_ids: Sequence[int]) -
                              f"detect()'s dict with rois, class_ids, scores, masks")
 
 
-def _json_id(value):
-    """Numpy scalars (common as dataset ids) as plain Python for JSON."""
+def source_image_id(dataset: Dataset, image_id: int):
+    """The dataset's own id of an image (image_info["id"]), as plain Python for JSON."""
+    value = dataset.image_info[image_id]["id"]
+    # Numpy scalars are common as ids and json.dumps refuses them.
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -115,13 +118,14 @@ def coco_results(dataset: Dataset, detections: Sequence[Mapping],
         bbox [x, y, w, h] from the rois, score, segmentation (RLE), area.
     """
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
-    _check_detections(detections, image_ids)
+    check_detections(detections, image_ids)
     results = []
     for image_id, result in zip(image_ids, detections):
         info = dataset.image_info[image_id]
         categories = [dataset.get_source_class_id(int(c), info["source"])
                       for c in result["class_ids"]]
-        results += coco_annotations(_json_id(info["id"]), result["masks"], categories,
+        results += coco_annotations(source_image_id(dataset, image_id), result["masks"],
+                                    categories,
                                     scores=result["scores"], boxes=result["rois"])
     return results
 
@@ -198,11 +202,11 @@ def write_siim_submission(path: str | Path, dataset: Dataset,
         The number of rows written (without the header).
     """
     image_ids = list(dataset.image_ids if image_ids is None else image_ids)
-    _check_detections(detections, image_ids)
+    check_detections(detections, image_ids)
     encode = encode or _siim_encoder()
     rows = []
     for image_id, result in zip(image_ids, detections):
-        rows += siim_rows(str(dataset.image_info[image_id]["id"]), result["masks"],
+        rows += siim_rows(str(source_image_id(dataset, image_id)), result["masks"],
                           result["scores"], min_score, per_instance, encode)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

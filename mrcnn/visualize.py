@@ -222,10 +222,11 @@ def display_differences(image: np.ndarray, gt_box: np.ndarray, gt_class_id: np.n
     gt_count = len(gt_match)
     pred_box = np.asarray(pred_box)[order]
     pred_score = np.asarray(pred_score)[order]
-    captions = [""] * gt_count + [
-        f"{pred_score[i]:.2f} / "
-        f"{overlaps[i, int(pred_match[i])] if pred_match[i] > -1 else overlaps[i].max(initial=0):.2f}"
-        for i in range(pred_count)]
+    # A matched prediction shows the IoU of its match, any other its best overlap.
+    ious = [overlaps[i, int(pred_match[i])] if pred_match[i] > -1
+            else overlaps[i].max(initial=0) for i in range(pred_count)]
+    captions = [""] * gt_count + [f"{pred_score[i]:.2f} / {ious[i]:.2f}"
+                                  for i in range(pred_count)]
     colors = [(0, 1, 0, 0.8)] * gt_count + [(1, 0, 0, 1)] * pred_count
     return display_instances(
         image,

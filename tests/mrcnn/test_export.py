@@ -95,6 +95,14 @@ def test_coco_results_load_into_pycocotools(tmp_path):
     assert len(loaded.getAnnIds(imgIds=["a"], catIds=[7])) == 2
 
 
+def test_numpy_image_ids_are_written_as_plain_numbers(tmp_path):
+    dataset = TwoSourceDataset([("xray", np.int64(42))])
+    results = export.write_coco_results(tmp_path / "r.json", dataset,
+                                        [detection(blobs(9, 1), [1], [0.9])])
+    assert type(results[0]["image_id"]) is int
+    assert json.loads((tmp_path / "r.json").read_text())[0]["image_id"] == 42
+
+
 def test_coco_results_reject_misaligned_or_foreign_input():
     dataset = TwoSourceDataset([("xray", "a")])
     masks = blobs(4, 1)
