@@ -190,6 +190,24 @@ def test_nms_pure_matches_matterport_numpy_nms(num_boxes, max_output):
 
 
 @pytest.mark.backend_agnostic
+def test_nms_breaks_score_ties_by_lower_index():
+    rng = np.random.default_rng(8)
+    boxes = random_boxes(rng, (2, 400), max_size=0.4)
+    scores = np.round(rng.uniform(0, 1, (2, 400)), 1).astype(np.float32)  # ~40 per value
+    indices, valid = jit_call(lambda b, s: mrcnn_ops.non_max_suppression_padded(
+        b, s, 400, 0.4), boxes, scores)
+    for image in range(2):
+        # Distinct ranks in (descending score, ascending index) order turn
+        # matterport's tie-sensitive numpy NMS into an exact oracle.
+        order = np.lexsort((np.arange(400), -scores[image]))
+        ranks = np.empty(400, np.float32)
+        ranks[order] = np.arange(400, 0, -1)
+        expected = non_max_suppression(boxes[image], ranks, 0.4)
+        assert valid[image] == len(expected)
+        np.testing.assert_array_equal(indices[image, :len(expected)], expected)
+
+
+@pytest.mark.backend_agnostic
 def test_nms_with_class_ids_is_per_class_nms():
     rng = np.random.default_rng(5)
     boxes = random_boxes(rng, (2, 300), max_size=0.5)
