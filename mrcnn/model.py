@@ -22,8 +22,18 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from mrcnn.anchors import compute_backbone_shapes, generate_pyramid_anchors
+from mrcnn import weights
+from mrcnn.anchors import compute_backbone_shapes, generate_pyramid_anchors  # noqa: F401
 from mrcnn.backbone import BatchNorm, resnet_graph  # noqa: F401
+from mrcnn.boxes import (  # noqa: F401  (matterport's graph helpers lived in model.py)
+    apply_box_deltas_graph,
+    clip_boxes_graph,
+    denorm_boxes,
+    denorm_boxes_graph,
+    norm_boxes,
+    norm_boxes_graph,
+    overlaps_graph,
+)
 from mrcnn.data import (  # noqa: F401
     build_detection_targets,
     build_rpn_targets,
@@ -36,14 +46,13 @@ from mrcnn.data import (  # noqa: F401
 )
 from mrcnn.detection import DetectionLayer
 from mrcnn.fpn import fpn_graph
-from mrcnn.boxes import denorm_boxes, norm_boxes
 from mrcnn.heads import RoiConv2D, RoiConv2DTranspose, classifier_head, mask_head  # noqa: F401
 from mrcnn.image import resize_image
+from mrcnn.image_meta import parse_image_meta_graph  # noqa: F401
 from mrcnn.masks import unmold_mask
 from mrcnn.proposals import ProposalLayer
 from mrcnn.roi_align import PyramidROIAlign
 from mrcnn.rpn import build_rpn_model, rpn_outputs
-from mrcnn import weights
 
 
 def log(text: str, array: np.ndarray | None = None) -> None:
@@ -72,30 +81,41 @@ class MaskRCNN:
     """
 
     def __init__(self, mode: str, config, model_dir: str):
-        if mode not in ("training", "inference"):
-            raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
         self.mode = mode
         self.config = config
         self.model_dir = model_dir
-        self._anchor_cache: dict[tuple, np.ndarray] = {}
         self.keras_model = self.build(mode=mode, config=config)
+        # Models for other molded sizes ("none"/"pad64" resizing), keyed by (h, w).
+        self._sized_models: dict[tuple, keras.Model] = {}
 
     # ------------------------------------------------------------------ graph
-    def build(self, mode: str, config) -> keras.Model:
-        """Build the Mask R-CNN Keras model for `mode` (see the module docstring)."""
+    def build(self, mode: str, config, image_shape: Sequence[int] | None = None) -> keras.Model:
+        """Build the Mask R-CNN Keras model for `mode` (see the module docstring).
+
+        Args:
+            mode: "inference".
+            config: the Config.
+            image_shape: molded [H, W, C]; default config.IMAGE_SHAPE. Every shape is
+                static so that the whole graph compiles with XLA.
+        """
         if mode == "training":
             raise NotImplementedError(
                 "MaskRCNN(mode='training') is not implemented yet; build with "
                 "mode='inference' to detect with matterport weights")
-        image_shape = self._input_image_shape(config)
+        if mode != "inference":
+            raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
+        if image_shape is None:
+            image_shape = config.IMAGE_SHAPE
+        image_shape = tuple(int(d) for d in image_shape)
+        if image_shape[0] % 64 or image_shape[1] % 64:
+            raise ValueError(f"the molded image size {image_shape[:2]} must be a multiple of "
+                             f"64 on both sides (five stride-2 stages and the P6 pool)")
         batch = config.BATCH_SIZE
         input_image = keras.Input(shape=image_shape, batch_size=batch, name="input_image")
         input_image_meta = keras.Input(shape=(config.IMAGE_META_SIZE,), batch_size=batch,
                                        name="input_image_meta")
         feature_maps = self._feature_maps(input_image, config)
-        num_anchors = None
-        if None not in image_shape:
-            num_anchors = len(self.get_anchors(image_shape))
+        num_anchors = len(self.get_anchors(image_shape))
         input_anchors = keras.Input(shape=(num_anchors, 4), batch_size=batch,
                                     name="input_anchors")
 
@@ -136,12 +156,21 @@ class MaskRCNN:
         model.jit_compile = True
         return model
 
-    @staticmethod
-    def _input_image_shape(config) -> tuple:
-        # "square" and "crop" fix the molded size; "none" and "pad64" keep each image's own.
-        if config.IMAGE_RESIZE_MODE in ("square", "crop"):
-            return tuple(int(d) for d in config.IMAGE_SHAPE)
-        return (None, None, config.IMAGE_CHANNEL_COUNT)
+    def _model_for(self, image_shape: Sequence[int]) -> keras.Model:
+        """keras_model, or a model for another molded size holding the same weights.
+
+        With IMAGE_RESIZE_MODE "none" or "pad64" the molded size follows each image. Each
+        size gets its own static-shape model (and XLA program); the weights are copied
+        from keras_model before every use, so loading weights later is seen.
+        """
+        key = tuple(int(d) for d in image_shape[:2])
+        if key == tuple(self.keras_model.inputs[0].shape[1:3]):
+            return self.keras_model
+        if key not in self._sized_models:
+            self._sized_models[key] = self.build(self.mode, self.config, image_shape)
+        model = self._sized_models[key]
+        model.set_weights(self.keras_model.get_weights())
+        return model
 
     @staticmethod
     def _feature_maps(input_image, config) -> list:
@@ -209,6 +238,9 @@ class MaskRCNN:
             [A, (y1, x1, y2, x2)] float32 normalized anchors, levels P2..P6 in order.
         """
         key = tuple(int(d) for d in image_shape[:2])
+        # Set here, not in __init__, so that it works on an instance holding only a config.
+        if not hasattr(self, "_anchor_cache"):
+            self._anchor_cache = {}
         if key not in self._anchor_cache:
             config = self.config
             backbone_shapes = compute_backbone_shapes(config, image_shape)
@@ -302,7 +334,7 @@ class MaskRCNN:
         """keras_model outputs for all images, batch by batch, padding removed."""
         outputs = []
         for count, inputs in self._model_inputs(molded_images, image_metas):
-            batch_outputs = self.keras_model.predict_on_batch(inputs)
+            batch_outputs = self._model_for(molded_images.shape[1:]).predict_on_batch(inputs)
             outputs.append([np.asarray(o)[:count] for o in batch_outputs])
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
@@ -404,8 +436,12 @@ class MaskRCNN:
             if value is None:
                 raise ValueError(f"run_graph: output {key!r} is None")
             tensors.append(value)
-        sub_model = keras.Model(self.keras_model.inputs, tensors)
         molded_images, metas, _ = self.mold_inputs(images)
+        built = tuple(self.keras_model.inputs[0].shape[1:3])
+        if molded_images.shape[1:3] != built:
+            raise ValueError(f"run_graph reads tensors of keras_model, built for {built} "
+                             f"images; these mold to {molded_images.shape[1:3]}")
+        sub_model = keras.Model(self.keras_model.inputs, tensors)
         if image_metas is not None:
             metas = np.asarray(image_metas)
         parts = []

@@ -1,0 +1,169 @@
+"""MaskRCNN's matterport surface: detect, detect_molded, run_graph, ancestor, and the
+numpy methods replayed against matterport's recorded cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mrcnn.config import Config
+from mrcnn.model import MaskRCNN
+from tests.mrcnn.golden import detect_cases, golden_h5, golden_model  # noqa: F401 (fixtures)
+from tests.mrcnn.reference import assert_outputs_match, cases
+
+
+def _without_graph(config: Config) -> MaskRCNN:
+    """A MaskRCNN holding only a config, as matterport's recorded cases called it."""
+    model = MaskRCNN.__new__(MaskRCNN)
+    model.config = config
+    return model
+
+
+@pytest.mark.parametrize("case", cases("MaskRCNN.mold_inputs") + cases("MaskRCNN.get_anchors")
+                         + cases("MaskRCNN.unmold_detections"), ids=str)
+def test_numpy_methods_match_matterport(case):
+    method = case.function.split(".")[1]
+    model = _without_graph(case.config())
+    assert_outputs_match(case, case.run(getattr(model, method)))
+
+
+def test_get_anchors_also_sets_pixel_anchors():
+    class C(Config):
+        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 128
+        BACKBONE = "resnet50"
+
+    model = _without_graph(C())
+    normalized = model.get_anchors((128, 128, 3))
+    # 3 ratios per cell of 32x32, 16x16, 8x8, 4x4 and 2x2 feature maps.
+    assert normalized.shape == (3 * (32 * 32 + 16 * 16 + 8 * 8 + 4 * 4 + 2 * 2), 4)
+    np.testing.assert_allclose(normalized * 127 + np.array([0, 0, 1, 1]), model.anchors,
+                               rtol=1e-5, atol=1e-3)
+
+
+def test_mold_inputs_rejects_mixed_sizes():
+    class C(Config):
+        IMAGE_RESIZE_MODE = "pad64"
+        IMAGE_MIN_DIM = 64
+        IMAGE_MAX_DIM = 256
+
+    model = _without_graph(C())
+    images = [np.zeros((64, 64, 3), np.uint8), np.zeros((64, 128, 3), np.uint8)]
+    with pytest.raises(ValueError, match="different shapes"):
+        model.mold_inputs(images)
+
+
+def test_modes(tmp_path):
+    with pytest.raises(NotImplementedError, match="training"):
+        MaskRCNN("training", Config(), str(tmp_path))
+    with pytest.raises(ValueError, match="mode"):
+        MaskRCNN("predict", Config(), str(tmp_path))
+
+
+# ---------------------------------------------------------------- with the golden model
+# These build matterport's seeded R50 model (BATCH_SIZE 3, 256x256).
+
+def needs_model(test):
+    for mark in (pytest.mark.backend_agnostic, pytest.mark.shared_data, pytest.mark.slow):
+        test = mark(test)
+    return test
+
+
+@pytest.fixture(scope="module")
+def images(detect_cases):
+    return [detect_cases[f"images.{i}"] for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def batch_results(golden_model, images):
+    return golden_model.detect(images)
+
+
+def _assert_same_result(a: dict, b: dict) -> None:
+    assert sorted(a) == ["class_ids", "masks", "rois", "scores"]
+    np.testing.assert_array_equal(a["rois"], b["rois"])
+    np.testing.assert_array_equal(a["class_ids"], b["class_ids"])
+    np.testing.assert_allclose(a["scores"], b["scores"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(a["masks"], b["masks"])
+
+
+@needs_model
+def test_detect_one_image_pads_the_batch(golden_model, images, batch_results):
+    (alone,) = golden_model.detect(images[:1])
+    assert len(batch_results[0]["rois"]) > 0
+    _assert_same_result(alone, batch_results[0])
+
+
+@needs_model
+def test_detect_more_images_than_batch_size(golden_model, images, batch_results):
+    assert golden_model.config.BATCH_SIZE == 3
+    results = golden_model.detect(images + [images[1]])
+    assert len(results) == 4
+    for got, want in zip(results, batch_results + [batch_results[1]]):
+        _assert_same_result(got, want)
+    assert golden_model.detect([]) == []
+
+
+@needs_model
+def test_detect_molded_matches_detect_without_resizing(golden_model, images, batch_results):
+    molded, metas, _ = golden_model.mold_inputs(images)
+    # 256x256 inputs are not resized: molded and original coordinates coincide.
+    for got, want in zip(golden_model.detect_molded(molded, metas), batch_results):
+        _assert_same_result(got, want)
+    with pytest.raises(ValueError, match="image_metas"):
+        golden_model.detect_molded(molded, metas[:2])
+
+
+@needs_model
+def test_run_graph_by_layer_name_and_tensor(golden_model, images, batch_results):
+    keras_model = golden_model.keras_model
+    out = golden_model.run_graph(images[:2], [
+        ("rois", keras_model.get_layer("ROI").output),
+        ("detections", "mrcnn_detection"),
+        ("masks", "mrcnn_mask"),
+        ("p2", "fpn_p2"),
+    ])
+    assert list(out) == ["rois", "detections", "masks", "p2"]
+    config = golden_model.config
+    assert out["rois"].shape == (2, config.POST_NMS_ROIS_INFERENCE, 4)
+    assert out["detections"].shape == (2, config.DETECTION_MAX_INSTANCES, 6)
+    assert out["masks"].shape == (2, config.DETECTION_MAX_INSTANCES, 28, 28, 2)
+    assert out["p2"].shape == (2, 64, 64, 256)
+    # The detections of run_graph are those detect() unmolds (run_graph's sub-model is not
+    # XLA-compiled, hence float32 rounding apart).
+    for i in range(2):
+        count = len(batch_results[i]["rois"])
+        assert (out["detections"][i, :, 4] > 0).sum() == count
+        np.testing.assert_allclose(out["detections"][i, :count, 5], batch_results[i]["scores"],
+                                   atol=1e-4)
+
+
+@needs_model
+def test_ancestor(golden_model):
+    keras_model = golden_model.keras_model
+    detections = keras_model.get_layer("mrcnn_detection").output
+    assert golden_model.ancestor(detections, "ROI") is keras_model.get_layer("ROI").output
+    assert golden_model.ancestor(detections, "fpn_p4") is keras_model.get_layer("fpn_p4").output
+    rpn_class = keras_model.get_layer("rpn_class").output
+    assert golden_model.ancestor(rpn_class, "mrcnn_detection") is None
+
+
+@needs_model
+def test_pad64_images_get_a_model_of_their_size(golden_model, images, tmp_path):
+    class Pad64(Config):
+        NAME = "pad64"
+        IMAGES_PER_GPU = 1
+        NUM_CLASSES = 2
+        BACKBONE = "resnet50"
+        IMAGE_RESIZE_MODE = "pad64"
+        IMAGE_MIN_DIM = 64
+        IMAGE_MAX_DIM = 256
+
+    model = MaskRCNN("inference", Pad64(), str(tmp_path))
+    model.keras_model.set_weights(golden_model.keras_model.get_weights())
+    # 200x256 molds to 256x256 (the built size); 130x190 molds to 192x192.
+    (same,) = model.detect([images[0][:200]])
+    (other,) = model.detect([images[0][:130, :190]])
+    assert other["masks"].shape[:2] == (130, 190)
+    assert len(other["rois"]) > 0
+    assert (other["rois"] >= 0).all() and (other["rois"][:, 2] <= 130).all()
+    assert (other["rois"][:, 3] <= 190).all()
+    assert same["masks"].shape[:2] == (200, 256)
