@@ -120,6 +120,7 @@ def test_crop_and_resize_multilevel_matches_per_level_crops():
         np.testing.assert_allclose(crops[pick], single, atol=1e-5)
 
 
+@pytest.mark.backend_agnostic
 def test_crop_and_resize_multilevel_rejects_mismatched_channels():
     maps = [np.zeros((1, 4, 4, 3), np.float32), np.zeros((1, 2, 2, 5), np.float32)]
     with pytest.raises(ValueError, match=r"images\[1\]"):
