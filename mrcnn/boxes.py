@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from keras import ops
 
 from mrcnn._checks import array_arg, boxes_arg, masks_arg, same_count
 
@@ -28,15 +27,18 @@ def extract_bboxes(mask: np.ndarray) -> np.ndarray:
         [N, (y1, x1, y2, x2)] int32, y2/x2 exclusive. An empty mask gives a zero box.
     """
     mask = masks_arg("mask", mask).astype(bool, copy=False)
-    rows = mask.any(axis=1)  # [height, N]
-    cols = mask.any(axis=0)  # [width, N]
     height, width = mask.shape[:2]
-    y1 = rows.argmax(axis=0)
-    y2 = height - rows[::-1].argmax(axis=0)
-    x1 = cols.argmax(axis=0)
-    x2 = width - cols[::-1].argmax(axis=0)
+    # Reduce instance-major planes: with instances last and few of them, numpy's
+    # reduction over H and W runs ~50x slower (13 ms vs 0.3 ms at 1024x1024x3).
+    planes = np.ascontiguousarray(np.moveaxis(mask, -1, 0))  # [N, height, width]
+    rows = planes.any(axis=2)  # [N, height]
+    cols = planes.any(axis=1)  # [N, width]
+    y1 = rows.argmax(axis=1)
+    y2 = height - rows[:, ::-1].argmax(axis=1)
+    x1 = cols.argmax(axis=1)
+    x2 = width - cols[:, ::-1].argmax(axis=1)
     boxes = np.stack([y1, x1, y2, x2], axis=1).astype(np.int32)
-    boxes[~rows.any(axis=0)] = 0
+    boxes[~rows.any(axis=1)] = 0
     return boxes
 
 
@@ -231,6 +233,16 @@ def trim_zeros(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # keras.ops twins for the graph (batched: any leading axes, static shapes)
 # ---------------------------------------------------------------------------
+# keras is imported when a graph function runs, not with this module: the numpy half
+# above serves data-loading workers and mrcnn.utils users, who should not pay the
+# seconds it takes to import a backend.
+
+
+def _ops():
+    from keras import ops
+
+    return ops
+
 
 def apply_box_deltas_graph(boxes, deltas):
     """Graph twin of apply_box_deltas.
@@ -242,6 +254,7 @@ def apply_box_deltas_graph(boxes, deltas):
     Returns:
         [..., (y1, x1, y2, x2)] in the coordinates of `boxes`.
     """
+    ops = _ops()
     height = boxes[..., 2] - boxes[..., 0]
     width = boxes[..., 3] - boxes[..., 1]
     center_y = boxes[..., 0] + 0.5 * height + deltas[..., 0] * height
@@ -264,6 +277,7 @@ def clip_boxes_graph(boxes, window):
     Returns:
         [..., N, (y1, x1, y2, x2)]; boxes outside the window collapse onto its edge.
     """
+    ops = _ops()
     window = ops.expand_dims(ops.cast(window, boxes.dtype), axis=-2)
     low = ops.concatenate([window[..., :2], window[..., :2]], axis=-1)
     high = ops.concatenate([window[..., 2:], window[..., 2:]], axis=-1)
@@ -271,6 +285,7 @@ def clip_boxes_graph(boxes, window):
 
 
 def _norm_scale_shift_graph(shape):
+    ops = _ops()
     shape = ops.cast(shape, "float32")
     height, width = shape[..., 0:1], shape[..., 1:2]
     scale = ops.concatenate([height, width, height, width], axis=-1) - 1.0
@@ -287,6 +302,7 @@ def norm_boxes_graph(boxes, shape):
     Returns:
         [..., (y1, x1, y2, x2)] float32 normalized.
     """
+    ops = _ops()
     scale, shift = _norm_scale_shift_graph(shape)
     return (ops.cast(boxes, "float32") - shift) / scale
 
@@ -301,6 +317,7 @@ def denorm_boxes_graph(boxes, shape):
     Returns:
         [..., (y1, x1, y2, x2)] int32 pixels, rounded half to even.
     """
+    ops = _ops()
     scale, shift = _norm_scale_shift_graph(shape)
     return ops.cast(ops.round(ops.cast(boxes, "float32") * scale + shift), "int32")
 
@@ -316,6 +333,7 @@ def overlaps_graph(boxes1, boxes2):
         [..., N1, N2]. Pairs with zero union (e.g. two zero-padding rows) get 0
         rather than matterport's NaN, since static shapes keep padding rows.
     """
+    ops = _ops()
     b1 = ops.expand_dims(boxes1, axis=-2)
     b2 = ops.expand_dims(boxes2, axis=-3)
     y1 = ops.maximum(b1[..., 0], b2[..., 0])
@@ -328,3 +346,23 @@ def overlaps_graph(boxes1, boxes2):
     union = area1 + area2 - intersection
     positive = union > 0
     return ops.where(positive, intersection / ops.where(positive, union, 1.0), 0.0)
+
+
+def box_refinement_graph(box, gt_box):
+    """Deltas that turn `box` into `gt_box` (graph twin of box_refinement).
+
+    Args:
+        box, gt_box: [..., (y1, x1, y2, x2)] of positive height and width.
+
+    Returns:
+        [..., (dy, dx, log(dh), log(dw))] float32, not divided by BBOX_STD_DEV.
+    """
+    ops = _ops()
+    height = box[..., 2] - box[..., 0]
+    width = box[..., 3] - box[..., 1]
+    gt_height = gt_box[..., 2] - gt_box[..., 0]
+    gt_width = gt_box[..., 3] - gt_box[..., 1]
+    dy = ((gt_box[..., 0] + 0.5 * gt_height) - (box[..., 0] + 0.5 * height)) / height
+    dx = ((gt_box[..., 1] + 0.5 * gt_width) - (box[..., 1] + 0.5 * width)) / width
+    return ops.stack([dy, dx, ops.log(gt_height / height), ops.log(gt_width / width)],
+                     axis=-1)

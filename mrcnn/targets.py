@@ -34,28 +34,9 @@ import numpy as np
 from keras import ops
 
 from mrcnn import ops as graph_ops
-from mrcnn.boxes import overlaps_graph
+from mrcnn.boxes import box_refinement_graph, overlaps_graph
 
 _UNIT_BOX = (0.0, 0.0, 1.0, 1.0)
-
-
-def _box_refinement_graph(box, gt_box):
-    """Deltas that turn `box` into `gt_box` (graph twin of boxes.box_refinement).
-
-    Args:
-        box, gt_box: [..., (y1, x1, y2, x2)] of positive height and width.
-
-    Returns:
-        [..., (dy, dx, log(dh), log(dw))] float32, not divided by BBOX_STD_DEV.
-    """
-    height = box[..., 2] - box[..., 0]
-    width = box[..., 3] - box[..., 1]
-    gt_height = gt_box[..., 2] - gt_box[..., 0]
-    gt_width = gt_box[..., 3] - gt_box[..., 1]
-    dy = ((gt_box[..., 0] + 0.5 * gt_height) - (box[..., 0] + 0.5 * height)) / height
-    dx = ((gt_box[..., 1] + 0.5 * gt_width) - (box[..., 1] + 0.5 * width)) / width
-    return ops.stack([dy, dx, ops.log(gt_height / height), ops.log(gt_width / width)],
-                     axis=-1)
 
 
 def _negative_count(positive_count, ratio: float):
@@ -188,7 +169,7 @@ class DetectionTargetLayer(keras.layers.Layer):
         pos_rois = ops.where(is_pos[..., None], rois, unit)
         pos_gt_boxes = ops.where(is_pos[..., None], _take_rows(gt_boxes, assignment), unit)
         std = ops.convert_to_tensor(self.bbox_std_dev, "float32")
-        deltas = _box_refinement_graph(pos_rois, pos_gt_boxes) / std
+        deltas = box_refinement_graph(pos_rois, pos_gt_boxes) / std
         deltas = ops.where(is_pos[..., None], deltas, 0.0)
 
         masks = self._mask_targets(gt_masks, pos_rois, pos_gt_boxes, assignment, num_gt)

@@ -17,10 +17,11 @@ import datetime
 import math
 import os
 import re
-import uuid
 from typing import Callable, Iterable
 
 import keras
+
+from mrcnn.files import atomic_output
 
 # Matterport's train(layers=...) shortcuts, matched against layer names with re.fullmatch.
 LAYER_REGEX = {
@@ -189,7 +190,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     """Writes the weights after every epoch; a reader never sees a partial file.
 
     The file is written beside its target under a hidden temporary name, flushed to
-    disk, then renamed over the target (a rename within one directory is atomic).
+    disk, then renamed over the target (mrcnn.files.atomic_output).
 
     Args:
         filepath: template with an ``{epoch:04d}`` field, e.g. from ``checkpoint_path``;
@@ -210,20 +211,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         path = self.filepath.format(epoch=epoch + 1)
-        directory, base = os.path.split(path)
+        directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
-        # Same directory, so the final rename cannot cross file systems; the full name
-        # stays at the end so writers that check the suffix (.h5, .weights.h5) accept it.
-        temporary = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{base}")
-        try:
-            self.save_fn(self.model, temporary)
-            with open(temporary, "rb") as written:
-                os.fsync(written.fileno())
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        with atomic_output(path) as temporary:
+            self.save_fn(self.model, str(temporary))
         if self.verbose:
             print(f"\nEpoch {epoch + 1}: saved weights to {path}")
 

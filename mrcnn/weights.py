@@ -22,14 +22,16 @@ import dataclasses
 import hashlib
 import os
 import urllib.request
-import uuid
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import h5py
-import keras
 import numpy as np
+# keras is imported inside the functions that need a model: mrcnn.utils re-exports the
+# download functions below, and data-loading code should not pay for a backend import.
+
+from mrcnn.files import atomic_output
 
 KERAS3_SUFFIX = ".weights.h5"
 _EMPTY_WEIGHT_NAMES = np.zeros((0,), dtype=np.float64)  # what Keras 2 wrote for no weights
@@ -97,6 +99,8 @@ def load_weights(model: keras.Model, filepath: str | os.PathLike, by_name: bool 
         ValueError: the file is not a readable weights file, the layer counts differ
             (by_name=False), or a shape differs (naming layer, weight and both shapes).
     """
+    import keras
+
     if not isinstance(model, keras.Model):
         raise TypeError(f"load_weights needs a keras.Model (MaskRCNN.keras_model), got "
                         f"{type(model).__name__}")
@@ -117,6 +121,8 @@ def load_weights(model: keras.Model, filepath: str | os.PathLike, by_name: bool 
 
 def _load_keras3(model: keras.Model, path: Path, exclude: set[str],
                  skip_mismatch: bool) -> LoadReport:
+    import keras
+
     kept = {layer.name: [keras.ops.convert_to_numpy(v) for v in layer.weights]
             for layer in model.layers if layer.name in exclude}
     try:
@@ -166,6 +172,8 @@ def _legacy_weights(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable
     Keras 2 named a variable after the layer that created it; a nested Model's variables
     therefore carry the names of its own layers, not of the Model.
     """
+    import keras
+
     if isinstance(layer, keras.Model):
         return [pair for sub in layer.layers for pair in _legacy_weights(sub)]
     return [(f"{layer.name}/{v.name}:0", v) for v in layer.weights]
@@ -269,29 +277,6 @@ def _load_legacy(model: keras.Model, path: Path, by_name: bool, exclude: set[str
 # --------------------------------------------------------------------------------------
 # Saving
 
-@contextlib.contextmanager
-def _atomic_output(dest: Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside `dest`; on success flush it to disk and rename it
-    over `dest`, so a crash or an exception never leaves `dest` half-written."""
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.partial{suffix}")
-    try:
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    if os.name == "posix":  # make the rename itself durable
-        fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write_names(attrs: h5py.AttributeManager, key: str, names: list[str]) -> None:
     encoding = "ascii" if all(name.isascii() for name in names) else "utf-8"
     attrs.create(key, np.array([n.encode(encoding) for n in names], dtype=object),
@@ -299,6 +284,8 @@ def _write_names(attrs: h5py.AttributeManager, key: str, names: list[str]) -> No
 
 
 def _write_legacy(model: keras.Model, path: Path) -> None:
+    import keras
+
     with h5py.File(path, "w") as f:
         _write_names(f.attrs, "layer_names", [layer.name for layer in model.layers])
         for key, value in (("backend", keras.backend.backend()),
@@ -334,12 +321,14 @@ def save_weights(model: keras.Model, filepath: str | os.PathLike) -> Path:
         FileNotFoundError: the directory does not exist.
         ValueError: a layer has two weights with the same name (legacy layout only).
     """
+    import keras
+
     path = Path(filepath)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save weights to {path}: directory {path.parent} "
                                 "does not exist")
     keras3 = path.name.endswith(KERAS3_SUFFIX)
-    with _atomic_output(path, suffix=KERAS3_SUFFIX if keras3 else "") as tmp:
+    with atomic_output(path) as tmp:
         if keras3:
             keras.Model.save_weights(model, str(tmp))
         else:
@@ -407,7 +396,7 @@ def download_weights(spec: PretrainedFile, dest: str | os.PathLike, verbose: int
     digests = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
     try:
         with urllib.request.urlopen(spec.url, timeout=60) as response, \
-                _atomic_output(dest) as tmp:
+                atomic_output(dest) as tmp:
             with open(tmp, "wb") as out:
                 while chunk := response.read(1 << 22):
                     out.write(chunk)

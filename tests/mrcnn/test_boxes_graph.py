@@ -66,3 +66,25 @@ def test_overlaps_graph_matches_compute_overlaps_and_zero_padding_is_zero():
     np.testing.assert_allclose(got[:, 3, 0], 1.0, rtol=1e-6)
     np.testing.assert_array_equal(got[:, -1, :], 0.0)
     np.testing.assert_array_equal(got[:, :, -1], 0.0)
+
+
+def test_box_refinement_graph_matches_numpy_and_inverts_apply_deltas():
+    rng = np.random.default_rng(3)
+    box = pixel_boxes(rng, (2, 7))
+    gt_box = pixel_boxes(rng, (2, 7))
+    deltas = numpy_of(boxes.box_refinement_graph(box, gt_box))
+    expected = boxes.box_refinement(box.reshape(-1, 4), gt_box.reshape(-1, 4))
+    np.testing.assert_allclose(deltas.reshape(-1, 4), expected, rtol=1e-5, atol=1e-5)
+    rebuilt = numpy_of(boxes.apply_box_deltas_graph(box, deltas))
+    np.testing.assert_allclose(rebuilt, gt_box, rtol=1e-4, atol=1e-3)
+
+
+def test_numpy_box_functions_do_not_import_a_backend():
+    import subprocess
+    import sys
+
+    code = ("import sys, mrcnn.utils, mrcnn.data; "
+            "print(any(m in sys.modules for m in ('keras', 'tensorflow', 'jax')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

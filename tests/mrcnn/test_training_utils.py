@@ -201,7 +201,7 @@ def test_atomic_checkpoint_writes_every_epoch_with_one_based_numbers(tmp_path):
     assert sorted(os.listdir(tmp_path / "run20260101T0000")) == [
         "mask_rcnn_demo_0002.h5", "mask_rcnn_demo_0003.h5"]
     # Written under a temporary name in the same directory, then renamed.
-    assert all(os.path.basename(p).startswith(".tmp-") for p in seen_paths)
+    assert all(os.path.basename(p).startswith(".partial-") for p in seen_paths)
     assert {os.path.dirname(p) for p in seen_paths} == {str(tmp_path / "run20260101T0000")}
     with h5py.File(tmp_path / "run20260101T0000" / "mask_rcnn_demo_0003.h5") as f:
         np.testing.assert_array_equal(f["w0"][()], model.get_weights()[0])
