@@ -59,7 +59,7 @@ def score(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def summarize(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Mean of every numeric score over images, plus `count`."""
+    """Mean of every numeric (int or float) entry over images, plus `count`."""
     rows = list(per_image)
     if not rows:
         raise ValueError("summarize() got no per-image scores")

@@ -62,8 +62,9 @@ def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: i
         epochs: total epochs; a resumed run continues from state.json's epoch.
         run_info: extra JSON-serialisable context for run.json (dataset, split ids).
         monitor: a metric to maximise; the best epoch's weights go to best.weights.h5.
-        resume: continue from last.weights.h5 (weights and Adam state) when
-            state.json exists; run.json keeps its earlier entries.
+        resume: continue from last.weights.h5 (weights and Adam moments) when
+            state.json exists, at the model's compiled learning rate; run.json keeps
+            its earlier entries.
         callbacks: more Keras callbacks.
 
     Returns:
@@ -75,13 +76,21 @@ def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: i
     initial_epoch, best = 0, None
     info = {}
     if resume and state_path.is_file():
+        info = json.loads((run_dir / RUN_FILE).read_text())
+        changed = {k: {"run": info.get(k), "model": v} for k, v in describe(model).items()
+                   if info.get(k) != v}
+        if changed:
+            raise ValueError(f"cannot resume {run_dir}: the model differs from the one "
+                             f"it was trained with: {changed}")
         state = json.loads(state_path.read_text())
         initial_epoch, best = int(state["epoch"]), state["best"]
         # .weights.h5 files carry the optimizer's variables too; they load only into
         # a built optimizer, which brings Adam's moments back with the weights.
         model.optimizer.build(model.trainable_variables)
+        learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         model.load_weights(str(run_dir / LAST_WEIGHTS))
-        info = json.loads((run_dir / RUN_FILE).read_text())
+        # The file restored the old run's learning rate too; this call's compile wins.
+        model.optimizer.learning_rate = learning_rate
     info.update({**describe(model), **(run_info or {})})
     (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
     checkpoint = keras.callbacks.ModelCheckpoint(

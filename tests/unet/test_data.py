@@ -4,6 +4,8 @@ import pytest
 
 from unet.data import BinaryMaskSequence, resize_image, resize_mask, to_model_input
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def test_resize_image_averages_when_shrinking():
     image = np.zeros((4, 4, 3), np.uint8)

@@ -7,6 +7,8 @@ from unet import layers as unet_layers
 from unet.model import SKIP_LAYERS, UNet, build_unet
 from unet.weights import ENCODER_LAYERS
 
+pytestmark = pytest.mark.backend_agnostic
+
 
 def _np(x):
     return np.asarray(ops.convert_to_numpy(x))
@@ -16,7 +18,6 @@ def _producer(tensor):
     return tensor._keras_history.operation.name
 
 
-@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("shape", [(64, 96, 3), (32, 64, 1)])
 def test_output_shape_and_range(shape):
     model = UNet(base_filters=4).get_model(shape)
@@ -28,12 +29,11 @@ def test_output_shape_and_range(shape):
     assert ((out > 0) & (out < 1)).all()
 
 
-@pytest.mark.backend_agnostic
 def test_vgg16_names_and_skip_connections():
     model = build_unet((64, 64, 3), base_filters=8)
     names = [layer.name for layer in model.layers]
     assert [n for n in names if n.startswith("block") and "_conv" in n] == list(ENCODER_LAYERS)
-    # decoder5 (deepest, 4x4 -> ... ) joins block5_conv3, decoder1 joins block1_conv2.
+    # decoder5 (4x4 at a 64-pixel input) joins block5_conv3; decoder1 (64x64) block1_conv2.
     for stage, skip in zip(range(1, 6), SKIP_LAYERS):
         up, joined = model.get_layer(f"decoder{stage}_concat").input
         assert _producer(up) == f"decoder{stage}_up"
@@ -49,7 +49,6 @@ def test_full_width_matches_vgg16_encoder_parameter_count():
     assert encoder == 14_714_688  # keras.applications.VGG16(include_top=False)
 
 
-@pytest.mark.backend_agnostic
 def test_dropout_layers_only_when_asked():
     plain = {layer.name for layer in build_unet((32, 32, 3), 4).layers}
     dropped = build_unet((32, 32, 3), 4, dropout=0.3)
@@ -68,7 +67,6 @@ def test_bad_input_shapes_are_clear_errors(shape, message):
         build_unet(shape, 4)
 
 
-@pytest.mark.backend_agnostic
 def test_grayscale_and_normalisation_layers():
     x = np.array([[[[0.2]]]], np.float32)
     np.testing.assert_allclose(_np(unet_layers.GrayscaleToRGB()(x)), [[[[0.2] * 3]]])

@@ -43,11 +43,12 @@ def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples):
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     assert (run / "best.weights.h5").is_file() and (run / "last.weights.h5").is_file()
 
-    again = UNet(base_filters=4, dropout=0.1).get_model((32, 32, 3))
+    again = UNet(base_filters=4, dropout=0.1, lr=3e-5).get_model((32, 32, 3))
     steps_done = int(model.optimizer.iterations)
     second = fit(again, train, val, run, epochs=2, verbose=0)
     assert second.epoch == [1]  # continued, not restarted
     assert int(again.optimizer.iterations) == 2 * steps_done  # Adam state came back
+    assert float(again.optimizer.learning_rate) == pytest.approx(3e-5)  # the new lr
     state = json.loads((run / "state.json").read_text())
     assert state["epoch"] == 2
     assert state["best"] == max(first.history["val_mean_iou"] + second.history["val_mean_iou"])
@@ -57,6 +58,8 @@ def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples):
     info = json.loads((run / "run.json").read_text())
     assert info == {**describe(again), "dataset": "toy"}
     assert info["base_filters"] == 4 and info["dropout"] == 0.1
+    with pytest.raises(ValueError, match="base_filters"):
+        fit(UNet(base_filters=8).get_model((32, 32, 3)), train, val, run, epochs=3)
     reloaded = load_run(run, "last.weights.h5")
     x = val[0][0]
     np.testing.assert_allclose(reloaded.predict_on_batch(x), again.predict_on_batch(x),
