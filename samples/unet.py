@@ -1,0 +1,232 @@
+"""VGG16 U-Net on binary masks: train, evaluate, predict, fetch ImageNet weights.
+
+Run from the repository root (datasets/ is used from there, not installed):
+
+    python samples/unet.py fetch-weights
+    python samples/unet.py train --dataset=lungs --data=DIR [--run=logs/unet/lungs1]
+        [--size=512] [--weights=none|imagenet|PATH] [--epochs=30] [--augment]
+    python samples/unet.py evaluate --run=RUN --dataset=lungs --data=DIR [--subset=val]
+    python samples/unet.py predict --run=RUN --out=DIR IMAGE [IMAGE ...]
+
+Adapter options go through --option KEY=VALUE (repeatable), e.g. the OpenIST lungs:
+    --option layout=plain --option "mask_pattern={stem}@.png"
+Training resumes when --run names a folder that already holds a run (state.json).
+Evaluation scores masks at each image's ORIGINAL resolution and writes report.json
+(per-image IoU, Dice, ISIC Jaccard; means) and overlay PNGs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_CHANNELS = {"lungs": 1, "siim": 1, "isic": 3}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"512" -> (512, 512); "256x320" -> (256, 320) as (height, width)."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"--size must be N or HxW, got {text!r}")
+    h, w = (int(parts[0]),) * 2 if len(parts) == 1 else map(int, parts)
+    return h, w
+
+
+def parse_options(pairs: list[str], seed: int) -> dict:
+    """["layout=plain", "shrink_large=true"] -> adapter keyword arguments."""
+    options = {"seed": seed}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def default_augmentation(dataset: str):
+    """Mask-safe, size-keeping albumentations pipeline: small affine moves + contrast
+    for X-rays; flips and any rotation for dermoscopy (a lesion has no up or left;
+    RandomRotate90 would swap the sides of a non-square input)."""
+    import albumentations as A
+
+    if dataset == "isic":
+        return A.Compose([A.HorizontalFlip(), A.VerticalFlip(),
+                          A.Affine(rotate=(-180, 180), scale=(0.9, 1.1), p=0.7),
+                          A.RandomBrightnessContrast(0.1, 0.1),
+                          A.HueSaturationValue(5, 10, 5)])
+    return A.Compose([A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05),
+                               rotate=(-7, 7), p=0.7),
+                      A.RandomBrightnessContrast(0.15, 0.15)])
+
+
+def load_samples(args, subset: str):
+    from datasets import binary_samples
+
+    samples = binary_samples(args.dataset, args.data, subset,
+                             **parse_options(args.option, args.seed))
+    if not samples:
+        raise SystemExit(f"no {subset} samples for --dataset={args.dataset} in {args.data}")
+    return samples
+
+
+def cmd_fetch_weights(args) -> None:
+    from unet.weights import fetch_imagenet_weights
+
+    print(fetch_imagenet_weights())
+
+
+def cmd_train(args) -> None:
+    import keras
+
+    from unet.data import BinaryMaskSequence
+    from unet.model import UNet
+    from unet.training import RUN_FILE, fit
+
+    keras.utils.set_random_seed(args.seed)
+    run_dir = Path(args.run or Path(args.logs) / (
+        f"{args.dataset}{datetime.datetime.now():%Y%m%dT%H%M}"))
+    train, val = load_samples(args, "train"), load_samples(args, args.val_subset)
+    channels = args.channels or DEFAULT_CHANNELS[args.dataset]
+    weights = None if args.weights == "none" else args.weights
+    model = UNet(lr=args.lr, encoder_weights=weights, freeze_encoder=args.freeze_encoder,
+                 base_filters=args.base_filters, dropout=args.dropout
+                 ).get_model((*args.size, channels))
+    common = dict(input_size=args.size, batch_size=args.batch_size, channels=channels,
+                  workers=args.workers)
+    train_seq = BinaryMaskSequence(
+        train, augmentation=default_augmentation(args.dataset) if args.augment else None,
+        shuffle=True, seed=args.seed, **common)
+    val_seq = BinaryMaskSequence(val, shuffle=False, **common)
+    print(f"run {run_dir}: {len(train)} train / {len(val)} {args.val_subset} images, "
+          f"input {(*args.size, channels)}, {model.count_params():,} parameters")
+    start = time.perf_counter()
+    history = fit(model, train_seq, val_seq, run_dir, args.epochs, verbose=args.verbose,
+                  run_info={"dataset": args.dataset, "data": str(args.data),
+                            "options": parse_options(args.option, args.seed),
+                            "weights": args.weights, "lr": args.lr,
+                            "batch_size": args.batch_size, "augment": args.augment})
+    seconds = time.perf_counter() - start
+    info_path = run_dir / RUN_FILE
+    info = json.loads(info_path.read_text())
+    info.setdefault("train_sessions", []).append(
+        {"command": " ".join(sys.argv), "seconds": round(seconds, 1),
+         "epochs": [e + 1 for e in history.epoch], "backend": keras.backend.backend()})
+    info_path.write_text(json.dumps(info, indent=2))
+    print(json.dumps({"run": str(run_dir), "train_seconds": round(seconds, 1),
+                      "best_val_mean_iou": max(history.history.get("val_mean_iou", [0]))}))
+
+
+def cmd_evaluate(args) -> None:
+    from unet import evaluation
+    from unet.inference import overlay, predict_masks, write_png
+    from unet.training import load_run
+
+    run_dir = Path(args.run)
+    model = load_run(run_dir, args.checkpoint)
+    samples = load_samples(args, args.subset)
+    out_dir = Path(args.out or run_dir / f"eval_{args.subset}")
+    rows = []
+    start = time.perf_counter()
+    for i in range(0, len(samples), args.batch_size):
+        chunk = samples[i:i + args.batch_size]
+        images = [s.load_image() for s in chunk]
+        for sample, image, pred in zip(chunk, images, predict_masks(
+                model, images, args.threshold, args.batch_size)):
+            gt = sample.load_mask()
+            rows.append({"id": sample.id, "size": list(gt.shape),
+                         **evaluation.score(gt, pred)})
+            if len(rows) <= args.overlays:
+                write_png(out_dir / "overlays" / f"{sample.id}.png", overlay(image, pred, gt))
+    report = evaluation.write_report(
+        out_dir / "report.json", rows, run=str(run_dir), checkpoint=args.checkpoint,
+        dataset=args.dataset, subset=args.subset, threshold=args.threshold,
+        resolution="original", seconds=round(time.perf_counter() - start, 1),
+        command=" ".join(sys.argv))
+    print(json.dumps(report["summary"]))
+
+
+def cmd_predict(args) -> None:
+    from mrcnn.dataset import read_image
+    from unet.inference import overlay, predict_masks, write_png
+    from unet.training import load_run
+
+    model = load_run(args.run, args.checkpoint)
+    out_dir = Path(args.out)
+    for path in args.images:
+        image = read_image(path)
+        (mask,) = predict_masks(model, [image], args.threshold)
+        stem = Path(path).stem
+        write_png(out_dir / f"{stem}_mask.png", mask)
+        write_png(out_dir / f"{stem}_overlay.png", overlay(image, mask))
+        print(out_dir / f"{stem}_mask.png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="VGG16 U-Net on binary masks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch-weights", help="download VGG16 ImageNet weights into the "
+                   "keras cache").set_defaults(func=cmd_fetch_weights)
+
+    def data_args(p):
+        p.add_argument("--dataset", required=True, choices=sorted(DEFAULT_CHANNELS))
+        p.add_argument("--data", required=True, help="the dataset folder")
+        p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="adapter option (layout, mask_pattern, ...); repeatable")
+        p.add_argument("--seed", type=int, default=0, help="split and shuffling seed")
+        p.add_argument("--batch-size", type=int, default=4)
+
+    train = sub.add_parser("train", help="train, checkpointing best val IoU; resumes")
+    data_args(train)
+    train.add_argument("--run", help="run folder (resumed when it holds a run)")
+    train.add_argument("--logs", default="logs/unet", help="parent of new run folders")
+    train.add_argument("--size", type=parse_size, default=(512, 512), help="N or HxW")
+    train.add_argument("--channels", type=int, choices=(1, 3),
+                       help="model input channels (default 1 for X-rays, 3 for ISIC)")
+    train.add_argument("--epochs", type=int, default=30, help="total, counting resumed")
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--base-filters", type=int, default=64, help="64 is VGG16")
+    train.add_argument("--weights", default="none", help="none, imagenet or a .h5 path")
+    train.add_argument("--freeze-encoder", action="store_true")
+    train.add_argument("--dropout", type=float, default=0.0)
+    train.add_argument("--augment", action="store_true")
+    train.add_argument("--val-subset", default="val")
+    train.add_argument("--workers", type=int, default=1)
+    train.add_argument("--verbose", type=int, default=2)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="per-image scores at original size")
+    data_args(evaluate)
+    evaluate.add_argument("--run", required=True)
+    evaluate.add_argument("--subset", default="val")
+    evaluate.add_argument("--out", help="default RUN/eval_SUBSET")
+    evaluate.add_argument("--overlays", type=int, default=8, help="how many PNGs")
+    evaluate.add_argument("--threshold", type=float, default=0.5)
+    evaluate.add_argument("--checkpoint", default="best.weights.h5")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="masks for image files")
+    predict.add_argument("--run", required=True)
+    predict.add_argument("--out", required=True)
+    predict.add_argument("--threshold", type=float, default=0.5)
+    predict.add_argument("--checkpoint", default="best.weights.h5")
+    predict.add_argument("images", nargs="+")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
