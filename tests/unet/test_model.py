@@ -141,3 +141,19 @@ def test_bad_encoder_weight_arguments(tmp_path):
         UNet(encoder_weights=str(partial), base_filters=16)
     with pytest.raises(ValueError, match="freeze_encoder"):
         UNet(freeze_encoder=True)
+
+
+def test_fetch_offline_names_the_url_and_the_manual_route(tmp_path, monkeypatch):
+    import keras
+
+    from unet import weights
+
+    def offline(*args, **kwargs):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(ConnectionError) as error:
+        weights.fetch_imagenet_weights()
+    assert weights.IMAGENET_URL in str(error.value)
+    assert str(tmp_path / "models") in str(error.value)
