@@ -49,10 +49,45 @@ class _PerRoi:
 class RoiConv2D(_PerRoi, layers.Conv2D):
     """keras.layers.Conv2D on [batch, rois, h, w, c]; same arguments and weights."""
 
+    def call(self, inputs):
+        height, width, channels = inputs.shape[2:]
+        if (self.padding != "valid" or (height, width) != tuple(self.kernel_size)
+                or tuple(self.dilation_rate) != (1, 1) or self.groups != 1):
+            return super().call(inputs)
+        # A kernel covering the whole input (mrcnn_class_conv1) is one matrix product;
+        # XLA's CPU convolution is ~10x slower for this shape on JAX.
+        batch, rois = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        flat = ops.reshape(inputs, (-1, height * width * channels))
+        outputs = ops.matmul(flat, ops.reshape(self.kernel, (-1, self.filters)))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = self.activation(outputs)
+        return ops.reshape(outputs, (batch, rois, 1, 1, self.filters))
+
 
 @keras.saving.register_keras_serializable(package="mrcnn")
 class RoiConv2DTranspose(_PerRoi, layers.Conv2DTranspose):
     """keras.layers.Conv2DTranspose on [batch, rois, h, w, c]; same arguments and weights."""
+
+    def call(self, inputs):
+        kh, kw = self.kernel_size
+        if (self.padding != "valid" or tuple(self.strides) != (kh, kw)
+                or tuple(self.dilation_rate) != (1, 1) or self.output_padding is not None):
+            return super().call(inputs)
+        # With stride == kernel (mrcnn_mask_deconv) the output patches do not overlap:
+        # each input pixel times the kernel gives its own kh x kw block, so one matrix
+        # product and a depth-to-space; XLA's CPU transposed convolution is much slower.
+        batch, rois = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        height, width, channels = inputs.shape[2:]
+        kernel = ops.reshape(ops.transpose(self.kernel, (3, 0, 1, 2)), (channels, -1))
+        blocks = ops.matmul(ops.reshape(inputs, (-1, channels)), kernel)
+        blocks = ops.reshape(blocks, (-1, height, width, kh, kw, self.filters))
+        outputs = ops.reshape(ops.transpose(blocks, (0, 1, 3, 2, 4, 5)),
+                              (-1, height * kh, width * kw, self.filters))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        outputs = self.activation(outputs)
+        return ops.reshape(outputs, (batch, rois, height * kh, width * kw, self.filters))
 
 
 def classifier_head(pooled, num_classes: int, fc_layers_size: int = 1024,
