@@ -86,8 +86,9 @@ def _assert_same_result(a: dict, b: dict) -> None:
 
 
 @needs_model
-def test_detect_one_image_pads_the_batch(golden_model, images, batch_results):
-    (alone,) = golden_model.detect(images[:1])
+def test_detect_one_image_pads_the_batch(golden_model, images, batch_results, capsys):
+    (alone,) = golden_model.detect(images[:1], verbose=1)
+    assert "Processing 1 images" in capsys.readouterr().out
     assert len(batch_results[0]["rois"]) > 0
     _assert_same_result(alone, batch_results[0])
 
@@ -167,3 +168,22 @@ def test_pad64_images_get_a_model_of_their_size(golden_model, images, tmp_path):
     assert (other["rois"] >= 0).all() and (other["rois"][:, 2] <= 130).all()
     assert (other["rois"][:, 3] <= 190).all()
     assert same["masks"].shape[:2] == (200, 256)
+
+
+@needs_model
+def test_load_weights_in_order_and_with_exclude(golden_model, golden_h5, tmp_path):
+    """Keras-2 files load in layer order too (our weighted layers follow matterport's)."""
+    model = MaskRCNN("inference", golden_model.config, str(tmp_path))
+    assert model.keras_model.jit_compile  # the inference step is XLA-compiled on TF
+    model.load_weights(str(golden_h5), by_name=False)
+    for ours, theirs in zip(model.keras_model.weights, golden_model.keras_model.weights):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=ours.path)
+
+    fresh = MaskRCNN("inference", golden_model.config, str(tmp_path))
+    before = [np.asarray(w) for w in fresh.keras_model.get_layer("mrcnn_mask").weights]
+    fresh.load_weights(str(golden_h5), by_name=True, exclude=["mrcnn_mask"])
+    after = [np.asarray(w) for w in fresh.keras_model.get_layer("mrcnn_mask").weights]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    np.testing.assert_array_equal(
+        np.asarray(fresh.keras_model.get_layer("mrcnn_mask_deconv").weights[0]),
+        np.asarray(golden_model.keras_model.get_layer("mrcnn_mask_deconv").weights[0]))
