@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mrcnn.config import Config
+from mrcnn.backbone import resnet_graph
 from mrcnn.model import MaskRCNN
 from tests.mrcnn.golden import detect_cases, golden_h5, golden_model  # noqa: F401 (fixtures)
 from tests.mrcnn.reference import assert_outputs_match, cases
@@ -187,3 +188,31 @@ def test_load_weights_in_order_and_with_exclude(golden_model, golden_h5, tmp_pat
     np.testing.assert_array_equal(
         np.asarray(fresh.keras_model.get_layer("mrcnn_mask_deconv").weights[0]),
         np.asarray(golden_model.keras_model.get_layer("mrcnn_mask_deconv").weights[0]))
+
+
+@pytest.mark.backend_agnostic
+def test_callable_backbone(tmp_path):
+    """A callable BACKBONE builds the network; COMPUTE_BACKBONE_SHAPE gives the anchors."""
+    calls = []
+
+    def small_resnet(input_image, stage5, train_bn):
+        calls.append((stage5, train_bn))
+        return resnet_graph(input_image, "resnet50", stage5=stage5, train_bn=train_bn)
+
+    class Custom(Config):
+        NAME = "custom"
+        IMAGES_PER_GPU = 1
+        NUM_CLASSES = 3
+        BACKBONE = staticmethod(small_resnet)
+        COMPUTE_BACKBONE_SHAPE = staticmethod(
+            lambda shape: np.array([[shape[0] // s, shape[1] // s] for s in (4, 8, 16, 32, 64)]))
+        IMAGE_MIN_DIM = IMAGE_MAX_DIM = 128
+        POST_NMS_ROIS_INFERENCE = 50
+        DETECTION_MAX_INSTANCES = 10
+
+    model = MaskRCNN("inference", Custom(), str(tmp_path))
+    assert calls == [(True, False)]
+    anchors = 3 * sum((128 // s) ** 2 for s in (4, 8, 16, 32, 64))
+    assert [tuple(o.shape) for o in model.keras_model.outputs] == [
+        (1, 10, 6), (1, 50, 3), (1, 50, 3, 4), (1, 10, 28, 28, 3), (1, 50, 4),
+        (1, anchors, 2), (1, anchors, 4)]
