@@ -184,7 +184,8 @@ class MaskRCNN:
         return fpn_graph(c2, c3, c4, c5, config.TOP_DOWN_PYRAMID_SIZE)
 
     # ---------------------------------------------------------------- weights
-    def load_weights(self, filepath: str, by_name: bool = False, exclude=None):
+    def load_weights(self, filepath: str, by_name: bool = False,
+                     exclude=None) -> weights.LoadReport:
         """Load a matterport/Keras-2 HDF5 weights file (or a Keras 3 .weights.h5).
 
         Args:
@@ -192,6 +193,9 @@ class MaskRCNN:
             by_name: match layers by name (needed when the architectures differ).
             exclude: layer names to skip, e.g. the class-specific heads when fine-tuning
                 mask_rcnn_coco.h5 on another number of classes.
+
+        Returns:
+            The report of mrcnn.weights.load_weights (layers loaded, skipped, missing).
         """
         return weights.load_weights(self.keras_model, filepath, by_name=by_name,
                                     exclude=exclude)
@@ -332,9 +336,10 @@ class MaskRCNN:
 
     def _predict(self, molded_images: np.ndarray, image_metas: np.ndarray) -> list:
         """keras_model outputs for all images, batch by batch, padding removed."""
+        model = self._model_for(molded_images.shape[1:])
         outputs = []
         for count, inputs in self._model_inputs(molded_images, image_metas):
-            batch_outputs = self._model_for(molded_images.shape[1:]).predict_on_batch(inputs)
+            batch_outputs = model.predict_on_batch(inputs)
             outputs.append([np.asarray(o)[:count] for o in batch_outputs])
         return [np.concatenate(parts) for parts in zip(*outputs)]
 
