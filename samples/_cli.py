@@ -128,14 +128,19 @@ def make_config(sample: Sample, args, inference: bool) -> Config:
     unknown = sorted(k for k in overrides if not hasattr(Config, k))
     if unknown:
         raise argparse.ArgumentTypeError(f"--config: unknown Config attribute(s) {unknown}")
-    if args.backbone:
+    if args.backbone == "small":
+        from samples.small_backbone import small_backbone, small_backbone_shapes
+
+        overrides.update(BACKBONE=staticmethod(small_backbone),
+                         COMPUTE_BACKBONE_SHAPE=staticmethod(small_backbone_shapes))
+    elif args.backbone:
         overrides["BACKBONE"] = args.backbone
     if args.image_size:
         overrides.update(IMAGE_MAX_DIM=args.image_size,
                          IMAGE_MIN_DIM=min(sample.config.IMAGE_MIN_DIM, args.image_size))
     for flag, attr in (("steps_per_epoch", "STEPS_PER_EPOCH"),
                        ("validation_steps", "VALIDATION_STEPS")):
-        if getattr(args, flag, None):
+        if getattr(args, flag, None) is not None:
             overrides[attr] = getattr(args, flag)
     if inference:
         overrides.update(GPU_COUNT=1, IMAGES_PER_GPU=1)
@@ -231,7 +236,7 @@ def build_model(sample: Sample, args, mode: str):
     config = make_config(sample, args, inference=(mode == "inference"))
     path, exclude = resolve_weights(args.weights, args.logs, config.NAME)
     model = modellib.MaskRCNN(mode=mode, config=config, model_dir=args.logs)
-    if args.no_jit:
+    if getattr(args, "no_jit", False):
         model.keras_model.jit_compile = False
     if path is None:
         print(f"--weights=none: {mode} starts from random weights")
@@ -258,7 +263,7 @@ def cmd_train(sample: Sample, args) -> dict:
     for phase in args.schedule:
         print(f"training {phase.layers} up to epoch {phase.epochs}, lr {phase.learning_rate:g}")
         model.train(train, val, learning_rate=phase.learning_rate, epochs=phase.epochs,
-                    layers=phase.layers, augmentation=augmentation)
+                    layers=phase.layers, augmentation=augmentation, seed=args.seed)
     summary = {"log_dir": str(model.log_dir), "last_checkpoint": model.find_last(),
                "weights": path or "none", "train_seconds": round(time.perf_counter() - start, 1)}
     print(json.dumps(summary))
@@ -379,8 +384,10 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
                             f"(default: {weights_default or 'required'})")
         p.add_argument("--logs", default=str(ROOT / "logs"), metavar="DIR",
                        help="folder of training runs and checkpoints (default: %(default)s)")
-        p.add_argument("--backbone", choices=("resnet50", "resnet101"),
-                       help=f"default: {sample.config.BACKBONE}")
+        p.add_argument("--backbone", choices=("resnet50", "resnet101", "small"),
+                       help=f"small: a light net for CPU demos and tests, no pretrained "
+                            f"weights (samples/small_backbone.py); "
+                            f"default: {sample.config.BACKBONE}")
         p.add_argument("--image-size", type=int, metavar="N",
                        help=f"IMAGE_MAX_DIM, a multiple of 64 "
                             f"(default: {sample.config.IMAGE_MAX_DIM})")
@@ -392,9 +399,6 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
         p.add_argument("--limit", type=int, default=0, metavar="N",
                        help="use only the first N images of each subset (0: all)")
         p.add_argument("--seed", type=int, default=0, help="split and shuffling seed")
-        p.add_argument("--no-jit", action="store_true",
-                       help="run the model without XLA: the first batch starts several "
-                            "seconds sooner, worth it for a few small images")
 
     train = sub.add_parser("train", help="fine-tune with the two-phase schedule")
     common(train, None)
@@ -405,7 +409,7 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
     train.add_argument("--steps-per-epoch", type=int, metavar="N",
                        help=f"default: {sample.config.STEPS_PER_EPOCH}")
     train.add_argument("--validation-steps", type=int, metavar="N",
-                       help=f"default: {sample.config.VALIDATION_STEPS}")
+                       help=f"0 skips validation (default: {sample.config.VALIDATION_STEPS})")
     train.add_argument("--val-subset", default="val", help="default: %(default)s")
     train.add_argument("--no-augment", dest="augment", action="store_false",
                        help="train without the sample's augmentation")
@@ -421,6 +425,9 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
                        help="subset of --dataset to use (default: %(default)s)")
         p.add_argument("--out", metavar="DIR",
                        help=f"output folder (default: LOGS/{sample.name}_{name}_TIMESTAMP)")
+        p.add_argument("--no-jit", action="store_true",
+                       help="run the model without XLA: the first image is done several "
+                            "seconds sooner, worth it for a few small images")
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help=f"DETECTION_MIN_CONFIDENCE "
                             f"(default: {sample.config.DETECTION_MIN_CONFIDENCE})")
