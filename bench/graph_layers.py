@@ -17,51 +17,27 @@ import json
 import os
 import platform
 import sys
-import time
 
 import keras
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import timing  # noqa: E402
 from mrcnn import ops as mrcnn_ops  # noqa: E402
 from mrcnn.detection import DetectionLayer  # noqa: E402
 from mrcnn.proposals import ProposalLayer  # noqa: E402
 from mrcnn.roi_align import PyramidROIAlign, roi_levels_graph  # noqa: E402
 
 
-def _compile(fn):
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
-
-
 def _best_ms(fn, args, repeat: int) -> float:
-    compiled = _compile(fn)
-    return _best_ms_of(
-        lambda: keras.tree.map_structure(keras.ops.convert_to_numpy, compiled(*args)), repeat)
+    step = timing.compiled(fn)
+    return timing.best_ms(lambda: timing.to_host(step(*args)), repeat)
 
 
 def _best_eager_ms(fn, repeat: int) -> float:
-    return _best_ms_of(lambda: keras.tree.map_structure(keras.ops.convert_to_numpy, fn()),
-                       repeat)
-
-
-def _best_ms_of(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return round(1000 * min(times), 3)
+    return timing.best_ms(lambda: timing.to_host(fn()), repeat)
 
 
 def _boxes(rng, shape, min_size=0.01, max_size=0.4):

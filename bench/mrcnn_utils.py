@@ -12,24 +12,16 @@ import json
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import timing  # noqa: E402
 from mrcnn import utils  # noqa: E402
 from mrcnn.anchors import compute_backbone_shapes  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
-
-
-def _best_ms(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return round(1000 * min(times), 3)
 
 
 def _random_boxes(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -74,7 +66,8 @@ def main() -> None:
         "numpy": np.__version__,
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
-        "timings": {name: _best_ms(fn, args.repeat) for name, fn in timings.items()},
+        "timings": {name: timing.best_ms(fn, args.repeat, warmup=False)
+                    for name, fn in timings.items()},
     }
     print(json.dumps(result, indent=2))
 
