@@ -49,6 +49,8 @@ class DetectionLayer(keras.layers.Layer):
     def __init__(self, detection_max_instances: int, detection_min_confidence: float,
                  detection_nms_threshold: float, bbox_std_dev: Sequence[float],
                  **kwargs):
+        # Boxes and scores in float32 even under a mixed dtype policy.
+        kwargs.setdefault("dtype", mrcnn_ops.OUTPUT_DTYPE)
         super().__init__(**kwargs)
         if int(detection_max_instances) < 1:
             raise ValueError(f"DetectionLayer: detection_max_instances must be >= 1; "

@@ -22,6 +22,7 @@ import keras
 from keras import layers, ops
 
 from mrcnn.backbone import BatchNorm
+from mrcnn.ops import OUTPUT_DTYPE
 
 
 class _PerRoi:
@@ -113,10 +114,13 @@ def classifier_head(pooled, num_classes: int, fc_layers_size: int = 1024,
     x = BatchNorm(frozen=frozen, name="mrcnn_class_bn2")(x)
     x = layers.Activation("relu")(x)
     shared = layers.Reshape((num_rois, fc_layers_size), name="pool_squeeze")(x)
-    logits = layers.Dense(num_classes, name="mrcnn_class_logits")(shared)
-    probs = layers.Activation("softmax", name="mrcnn_class")(logits)
-    x = layers.Dense(num_classes * 4, name="mrcnn_bbox_fc")(shared)
-    bbox = layers.Reshape((num_rois, num_classes, 4), name="mrcnn_bbox")(x)
+    # Under a mixed dtype policy the outputs stay float32 (scores, deltas and losses
+    # need it); these layers are a small share of the head's work.
+    logits = layers.Dense(num_classes, name="mrcnn_class_logits", dtype=OUTPUT_DTYPE)(shared)
+    probs = layers.Activation("softmax", name="mrcnn_class", dtype=OUTPUT_DTYPE)(logits)
+    x = layers.Dense(num_classes * 4, name="mrcnn_bbox_fc", dtype=OUTPUT_DTYPE)(shared)
+    bbox = layers.Reshape((num_rois, num_classes, 4), name="mrcnn_bbox",
+                          dtype=OUTPUT_DTYPE)(x)
     return [logits, probs, bbox]
 
 
@@ -137,4 +141,5 @@ def mask_head(pooled, num_classes: int, train_bn: bool = False):
         x = BatchNorm(frozen=not train_bn, name=f"mrcnn_mask_bn{i}")(x)
         x = layers.Activation("relu")(x)
     x = RoiConv2DTranspose(256, 2, strides=2, activation="relu", name="mrcnn_mask_deconv")(x)
-    return RoiConv2D(num_classes, 1, activation="sigmoid", name="mrcnn_mask")(x)
+    return RoiConv2D(num_classes, 1, activation="sigmoid", name="mrcnn_mask",
+                     dtype=OUTPUT_DTYPE)(x)

@@ -26,6 +26,12 @@ from typing import Sequence
 import keras
 from keras import ops
 
+# dtype of the layers that produce the graph's outputs and of the box/score layers,
+# whatever the global dtype policy: under keras.config.set_dtype_policy("mixed_bfloat16")
+# the convolutions run in bfloat16 while scores, deltas, boxes, masks and losses stay
+# float32 (bfloat16's 8-bit mantissa would move boxes by pixels at 1024).
+OUTPUT_DTYPE = "float32"
+
 # Tile size of the padded NMS: IoU blocks are [B, _NMS_TILE, N] and the
 # self-suppression fixed point runs on [B, _NMS_TILE, _NMS_TILE].
 _NMS_TILE = 256

@@ -44,6 +44,8 @@ class ProposalLayer(keras.layers.Layer):
 
     def __init__(self, proposal_count: int, nms_threshold: float,
                  pre_nms_limit: int, rpn_bbox_std_dev: Sequence[float], **kwargs):
+        # Boxes and scores in float32 even under a mixed dtype policy.
+        kwargs.setdefault("dtype", mrcnn_ops.OUTPUT_DTYPE)
         super().__init__(**kwargs)
         if int(proposal_count) < 1 or int(pre_nms_limit) < 1:
             raise ValueError(f"ProposalLayer: proposal_count ({proposal_count}) and "

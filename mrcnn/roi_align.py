@@ -69,6 +69,9 @@ class PyramidROIAlign(keras.layers.Layer):
     """
 
     def __init__(self, pool_shape: Sequence[int], **kwargs):
+        # No autocast: under a mixed dtype policy the boxes stay float32 (call casts
+        # them) and the crops keep the feature maps' dtype.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if len(pool_shape) != 2 or min(int(v) for v in pool_shape) < 1:
             raise ValueError(f"PyramidROIAlign: pool_shape must be two sizes >= 1; "

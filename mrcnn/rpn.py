@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mrcnn.ops import OUTPUT_DTYPE
+
 
 def build_rpn_model(anchor_stride: int, anchors_per_location: int, depth: int) -> keras.Model:
     """The RPN head as a nested Model named "rpn_model", applied to every level.
@@ -31,11 +33,16 @@ def build_rpn_model(anchor_stride: int, anchors_per_location: int, depth: int) -
     feature_map = keras.Input(shape=(None, None, depth), name="input_rpn_feature_map")
     shared = layers.Conv2D(512, 3, padding="same", activation="relu", strides=anchor_stride,
                            name="rpn_conv_shared")(feature_map)
-    x = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw")(shared)
-    rpn_class_logits = layers.Reshape((-1, 2))(x)
-    rpn_probs = layers.Activation("softmax", name="rpn_class_xxx")(rpn_class_logits)
-    x = layers.Conv2D(4 * anchors_per_location, 1, name="rpn_bbox_pred")(shared)
-    rpn_bbox = layers.Reshape((-1, 4))(x)
+    # The 1x1 output convs stay float32 under a mixed policy: anchor scores are
+    # ranked by top_k and NMS, and deltas become boxes (see mrcnn.ops.OUTPUT_DTYPE).
+    x = layers.Conv2D(2 * anchors_per_location, 1, name="rpn_class_raw",
+                      dtype=OUTPUT_DTYPE)(shared)
+    rpn_class_logits = layers.Reshape((-1, 2), dtype=OUTPUT_DTYPE)(x)
+    rpn_probs = layers.Activation("softmax", name="rpn_class_xxx",
+                                  dtype=OUTPUT_DTYPE)(rpn_class_logits)
+    x = layers.Conv2D(4 * anchors_per_location, 1, name="rpn_bbox_pred",
+                      dtype=OUTPUT_DTYPE)(shared)
+    rpn_bbox = layers.Reshape((-1, 4), dtype=OUTPUT_DTYPE)(x)
     return keras.Model(feature_map, [rpn_class_logits, rpn_probs, rpn_bbox], name="rpn_model")
 
 
@@ -52,5 +59,6 @@ def rpn_outputs(rpn_model: keras.Model, feature_maps: list) -> list:
     """
     per_level = [rpn_model(p) for p in feature_maps]
     names = ["rpn_class_logits", "rpn_class", "rpn_bbox"]
-    return [layers.Concatenate(axis=1, name=name)([level[i] for level in per_level])
+    return [layers.Concatenate(axis=1, name=name, dtype=OUTPUT_DTYPE)(
+                [level[i] for level in per_level])
             for i, name in enumerate(names)]
