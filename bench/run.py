@@ -272,8 +272,8 @@ def bench_torchvision(args: argparse.Namespace) -> dict:
             with torch.inference_mode():
                 return [{k: v.cpu() for k, v in o.items()} for o in model(images)]
 
-        outputs = synced(infer)()
         step = timing.first_and_steady(synced(infer), args.repeats)
+        outputs = synced(infer)()
         result["detect"] = _rounded({
             **step, "images_per_s": args.batch / step["median_s"],
             "best_images_per_s": args.batch / step["min_s"],
