@@ -390,16 +390,21 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
                             f"weights (samples/small_backbone.py); "
                             f"default: {sample.config.BACKBONE}")
         p.add_argument("--image-size", type=int, metavar="N",
-                       help=f"IMAGE_MAX_DIM, a multiple of 64 "
+                       help=f"side of the square molded image (IMAGE_MAX_DIM; IMAGE_MIN_DIM "
+                            f"is capped to it), a multiple of 64 "
                             f"(default: {sample.config.IMAGE_MAX_DIM})")
         p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                        help="override any Config attribute, e.g. DETECTION_MAX_INSTANCES=10; "
                             "repeatable")
         p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="adapter option (layout, split, ...); repeatable")
+                       help=f"keyword argument of the adapter's loader "
+                            f"({sample.load.__qualname__}: see its docstring); repeatable")
         p.add_argument("--limit", type=int, default=0, metavar="N",
                        help="use only the first N images of each subset (0: all)")
-        p.add_argument("--seed", type=int, default=0, help="split and shuffling seed")
+        p.add_argument("--seed", type=int, default=0,
+                       help="seed of the train/val split (and of the data order when "
+                            "training): evaluate with the seed you trained with "
+                            "(default: %(default)s)")
 
     train = sub.add_parser("train", help="fine-tune with the two-phase schedule")
     common(train, None)
@@ -411,7 +416,8 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
                        help=f"default: {sample.config.STEPS_PER_EPOCH}")
     train.add_argument("--validation-steps", type=int, metavar="N",
                        help=f"0 skips validation (default: {sample.config.VALIDATION_STEPS})")
-    train.add_argument("--val-subset", default="val", help="default: %(default)s")
+    train.add_argument("--val-subset", default="val",
+                       help="subset validated on after each epoch (default: %(default)s)")
     train.add_argument("--no-augment", dest="augment", action="store_false",
                        help="train without the sample's augmentation")
 
@@ -423,15 +429,17 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         common(p, "last")
         p.add_argument("--subset", default="val",
-                       help="subset of --dataset to use (default: %(default)s)")
+                       help="subset of --dataset: train, val, all (ISIC also test) "
+                            "(default: %(default)s)")
         p.add_argument("--out", metavar="DIR",
                        help=f"output folder (default: LOGS/{sample.name}_{name}_TIMESTAMP)")
         p.add_argument("--no-jit", action="store_true",
                        help="run the model without XLA: the first image is done several "
                             "seconds sooner, worth it for a few small images")
         p.add_argument("--min-confidence", type=float, metavar="P",
-                       help=f"DETECTION_MIN_CONFIDENCE "
-                            f"(default: {sample.config.DETECTION_MIN_CONFIDENCE})")
+                       help=f"keep detections scoring at least P "
+                            f"(DETECTION_MIN_CONFIDENCE, default: "
+                            f"{sample.config.DETECTION_MIN_CONFIDENCE})")
         if name == "evaluate":
             p.add_argument("--overlays", type=int, default=8, metavar="N",
                            help="overlay PNGs to write (default: %(default)s)")
