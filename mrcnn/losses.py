@@ -154,7 +154,7 @@ def mrcnn_bbox_loss(target_bbox, target_class_ids, pred_bbox):
         there are none.
     """
     class_ids, positive = _positive_class(target_class_ids)
-    index = ops.reshape(class_ids, (*class_ids.shape, 1, 1))
+    index = class_ids[:, :, None, None]
     pred = ops.take_along_axis(ops.cast(pred_bbox, "float32"), index, axis=2)[:, :, 0]
     loss = ops.mean(smooth_l1(target_bbox, pred), axis=-1)
     return _safe_mean(ops.sum(loss * positive), ops.sum(positive))
@@ -173,7 +173,7 @@ def mrcnn_mask_loss(target_masks, target_class_ids, pred_masks):
         are none. Probabilities are clipped to [1e-7, 1 - 1e-7] as Keras does.
     """
     class_ids, positive = _positive_class(target_class_ids)
-    index = ops.reshape(class_ids, (*class_ids.shape, 1, 1, 1))
+    index = class_ids[:, :, None, None, None]
     pred = ops.take_along_axis(ops.cast(pred_masks, "float32"), index, axis=-1)[..., 0]
     loss = ops.binary_crossentropy(ops.cast(target_masks, "float32"), pred)
     per_roi = ops.mean(loss, axis=(2, 3))

@@ -15,6 +15,8 @@ POST_NMS_ROIS_INFERENCE, D = DETECTION_MAX_INSTANCES, K = NUM_CLASSES):
 """
 from __future__ import annotations
 
+import datetime
+import os
 import re
 from collections import OrderedDict
 from typing import Sequence
@@ -22,7 +24,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from mrcnn import weights
+from mrcnn import training, weights
 from mrcnn.anchors import compute_backbone_shapes, generate_pyramid_anchors  # noqa: F401
 from mrcnn.backbone import BatchNorm, resnet_graph  # noqa: F401
 from mrcnn.boxes import (  # noqa: F401  (matterport's graph helpers lived in model.py)
@@ -45,14 +47,17 @@ from mrcnn.data import (  # noqa: F401
     unmold_image,
 )
 from mrcnn.detection import DetectionLayer
+from mrcnn.distribute import graph_batch, jit_supported, scope_factory
 from mrcnn.fpn import fpn_graph
 from mrcnn.heads import RoiConv2D, RoiConv2DTranspose, classifier_head, mask_head  # noqa: F401
 from mrcnn.image import resize_image
 from mrcnn.image_meta import parse_image_meta_graph  # noqa: F401
 from mrcnn.masks import unmold_mask
+from mrcnn.pipeline import MaskRCNNSequence, data_generator  # noqa: F401
 from mrcnn.proposals import ProposalLayer
 from mrcnn.roi_align import PyramidROIAlign
 from mrcnn.rpn import build_rpn_model, rpn_outputs
+from mrcnn.train_graph import build_training_model
 
 
 def log(text: str, array: np.ndarray | None = None) -> None:
@@ -75,33 +80,49 @@ class MaskRCNN:
     matterport's weight files (mask_rcnn_coco.h5, training checkpoints) load by name.
 
     Args:
-        mode: "inference" ("training" is not available yet).
+        mode: "training" or "inference".
         config: a Config (subclass) instance.
         model_dir: directory for training logs and checkpoints.
+
+    Attributes (training): ``epoch`` (epochs completed; train() continues from it),
+    ``log_dir`` and ``checkpoint_path`` (see set_log_dir).
     """
 
     def __init__(self, mode: str, config, model_dir: str):
+        if mode not in ("training", "inference"):
+            raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
+        if mode == "training" and not config.NAME:
+            raise ValueError("config.NAME must be set to train: it names the log "
+                             "directory and the checkpoints")
         self.mode = mode
         self.config = config
         self.model_dir = model_dir
-        self.keras_model = self.build(mode=mode, config=config)
+        self.epoch = 0
+        if config.NAME:
+            self.set_log_dir()
+        # GPU_COUNT > 1: variables are made, compiled and trained in the strategy's scope.
+        self._scope = scope_factory(config.GPU_COUNT if mode == "training" else 1)
+        with self._scope():
+            self.keras_model = self.build(mode=mode, config=config)
         # Models for other molded sizes ("none"/"pad64" resizing), keyed by (h, w).
         self._sized_models: dict[tuple, keras.Model] = {}
 
     # ------------------------------------------------------------------ graph
     def build(self, mode: str, config, image_shape: Sequence[int] | None = None) -> keras.Model:
-        """Build the Mask R-CNN Keras model for `mode` (see the module docstring).
+        """Build the Mask R-CNN Keras model for `mode`.
 
         Args:
-            mode: "inference".
+            mode: "inference" (see the module docstring) or "training" (see
+                mrcnn/train_graph.py).
             config: the Config.
-            image_shape: molded [H, W, C]; default config.IMAGE_SHAPE. Every shape is
-                static so that the whole graph compiles with XLA.
+            image_shape: molded [H, W, C]; default config.IMAGE_SHAPE (training always
+                uses IMAGE_SHAPE). Every shape is static so that the whole graph
+                compiles with XLA.
         """
         if mode == "training":
-            raise NotImplementedError(
-                "MaskRCNN(mode='training') is not implemented yet; build with "
-                "mode='inference' to detect with matterport weights")
+            return build_training_model(config, self._feature_maps,
+                                        self.get_anchors(config.IMAGE_SHAPE),
+                                        batch=graph_batch(config))
         if mode != "inference":
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
         if image_shape is None:
@@ -196,9 +217,139 @@ class MaskRCNN:
 
         Returns:
             The report of mrcnn.weights.load_weights (layers loaded, skipped, missing).
+
+        As matterport, a training checkpoint's path (``.../{name}YYYYmmddTHHMM/
+        mask_rcnn_{name}_NNNN.h5``) also sets the log dir and ``epoch`` to continue it.
         """
-        return weights.load_weights(self.keras_model, filepath, by_name=by_name,
-                                    exclude=exclude)
+        report = weights.load_weights(self.keras_model, filepath, by_name=by_name,
+                                      exclude=exclude)
+        if self.config.NAME:
+            self.set_log_dir(filepath)
+        return report
+
+    # --------------------------------------------------------------- training
+    def set_log_dir(self, model_path: str | None = None) -> None:
+        """Set ``log_dir``, ``checkpoint_path`` and ``epoch`` (matterport's set_log_dir).
+
+        A new run gets ``{model_dir}/{name}{now:%Y%m%dT%H%M}`` and epoch 0; a checkpoint
+        path of a previous run gives back its log dir and the epochs it had done.
+        """
+        self.epoch = 0
+        now = datetime.datetime.now()
+        parsed = training.parse_checkpoint_path(model_path) if model_path else None
+        if parsed is not None:
+            now, self.epoch = parsed
+        self.log_dir = training.log_dir_path(self.model_dir, self.config.NAME, now)
+        self.checkpoint_path = training.checkpoint_path(self.log_dir, self.config.NAME)
+
+    def find_last(self) -> str:
+        """Path of the last checkpoint of the newest run of config.NAME in model_dir.
+
+        Raises:
+            FileNotFoundError: there is no such run or it has no checkpoint.
+        """
+        return training.find_last(self.model_dir, self.config.NAME)
+
+    def set_trainable(self, layer_regex: str, keras_model=None, indent: int = 0,
+                      verbose: int = 1) -> list[str]:
+        """Make trainable the layers that `layer_regex` selects, the others frozen.
+
+        Args:
+            layer_regex: "heads", "3+", "4+", "5+", "all" or a regular expression.
+            verbose: 1 prints the selected layer names, as matterport.
+
+        Returns:
+            The selected layer names (nested ones as ``outer/inner``).
+        """
+        selected = training.set_trainable(keras_model or self.keras_model, layer_regex)
+        if verbose:
+            for name in selected:
+                log(" " * indent + name)
+        return selected
+
+    def compile(self, learning_rate: float, momentum: float) -> None:
+        """SGD with momentum and GRADIENT_CLIP_NORM; the train step compiled with XLA
+        (except TensorFlow replicas on logical CPU devices, see mrcnn.distribute).
+
+        Call again after changing the trainable layers: Keras builds its train function
+        and the optimizer's slots for the trainable weights of the time.
+        """
+        self._require_training("compile")
+        with self._scope():  # the optimizer's variables belong to the strategy too
+            optimizer = training.build_optimizer(learning_rate, momentum,
+                                                 self.config.GRADIENT_CLIP_NORM)
+            self.keras_model.compile(optimizer=optimizer,
+                                     jit_compile=jit_supported(self.config.GPU_COUNT))
+
+    def _require_training(self, what: str) -> None:
+        if self.mode != "training":
+            raise ValueError(f"{what} needs a MaskRCNN built with mode='training'; this "
+                             f"one is {self.mode!r}")
+
+    def train(self, train_dataset, val_dataset, learning_rate: float, epochs: int,
+              layers: str, augmentation=None, custom_callbacks=None,
+              no_augmentation_sources=None, *, workers: int | None = None,
+              seed: int | None = None, verbose: int = 1):
+        """Train the selected layers up to epoch `epochs` (matterport's train()).
+
+        `epochs` is cumulative: a second call with ``epochs=40`` after one with
+        ``epochs=20`` trains 20 more. Each epoch is STEPS_PER_EPOCH batches of
+        BATCH_SIZE images, validated on VALIDATION_STEPS batches, and ends with
+        ``mask_rcnn_{name}_{epoch:04d}.h5`` in ``log_dir`` (legacy HDF5, written
+        atomically) and TensorBoard logs. A NaN or infinite loss stops training with
+        mrcnn.training.NaNLossError.
+
+        Args:
+            train_dataset, val_dataset: prepared utils.Dataset objects; validation is
+                skipped when val_dataset is None or VALIDATION_STEPS is 0.
+            learning_rate: the SGD learning rate.
+            epochs: the epoch number to train up to.
+            layers: "heads", "3+", "4+", "5+", "all" or a regex of layer names.
+            augmentation: albumentations / imgaug pipeline for the training images.
+            custom_callbacks: more keras callbacks.
+            no_augmentation_sources: dataset sources never augmented.
+            workers: threads preparing batches; default the CPU count.
+            seed: seed of the data order and augmentation (mrcnn.pipeline); None draws one.
+            verbose: Keras fit verbosity (1 = progress bar).
+
+        Returns:
+            The keras History of this call.
+        """
+        self._require_training("train")
+        config = self.config
+        workers = workers or os.cpu_count() or 1
+        random_rois = 0 if config.USE_RPN_ROIS else config.POST_NMS_ROIS_TRAINING
+        common = dict(config=config, random_rois=random_rois,
+                      no_augmentation_sources=no_augmentation_sources, seed=seed,
+                      initial_epoch=self.epoch, workers=workers)
+        train_batches = MaskRCNNSequence(train_dataset, augmentation=augmentation,
+                                         steps_per_epoch=config.STEPS_PER_EPOCH, **common)
+        val_batches = None
+        if val_dataset is not None and config.VALIDATION_STEPS:
+            val_batches = MaskRCNNSequence(val_dataset, steps_per_epoch=config.VALIDATION_STEPS,
+                                           **common)
+        os.makedirs(self.log_dir, exist_ok=True)
+        callbacks = [
+            keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
+                                        write_graph=False),
+            training.AtomicCheckpoint(self.checkpoint_path, weights.save_weights,
+                                      verbose=verbose),
+            training.StopOnNaN(),
+        ] + list(custom_callbacks or [])
+
+        log(f"\nStarting at epoch {self.epoch}. LR={learning_rate}\n")
+        log(f"Checkpoint Path: {self.checkpoint_path}")
+        self.set_trainable(layers, verbose=verbose)
+        self.compile(learning_rate, config.LEARNING_MOMENTUM)
+        with self._scope():
+            history = self.keras_model.fit(
+                train_batches, initial_epoch=self.epoch, epochs=epochs,
+                steps_per_epoch=config.STEPS_PER_EPOCH, callbacks=callbacks,
+                validation_data=val_batches,
+                validation_steps=config.VALIDATION_STEPS if val_batches else None,
+                verbose=verbose)
+        self.epoch = max(self.epoch, epochs)
+        return history
 
     # ------------------------------------------------------------------ inputs
     def mold_inputs(self, images: Sequence[np.ndarray]):

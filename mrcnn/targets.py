@@ -47,7 +47,8 @@ def _negative_count(positive_count, ratio: float):
 
 def _take_rows(values, rows):
     """values [batch, M, ...] gathered at rows [batch, T] -> [batch, T, ...]."""
-    index = ops.reshape(rows, (*rows.shape, *([1] * (len(values.shape) - 2))))
+    # Indexing, not reshape: fit traces with an unknown (None) batch axis.
+    index = rows[(...,) + (None,) * (len(values.shape) - 2)]
     return ops.take_along_axis(values, index, axis=1)
 
 

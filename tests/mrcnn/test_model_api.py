@@ -53,7 +53,7 @@ def test_mold_inputs_rejects_mixed_sizes():
 
 
 def test_modes(tmp_path):
-    with pytest.raises(NotImplementedError, match="training"):
+    with pytest.raises(ValueError, match="config.NAME must be set to train"):
         MaskRCNN("training", Config(), str(tmp_path))
     with pytest.raises(ValueError, match="mode"):
         MaskRCNN("predict", Config(), str(tmp_path))
