@@ -10,10 +10,16 @@ K = NUM_CLASSES, m = MINI_MASK_SHAPE with USE_MINI_MASK, else IMAGE_SHAPE[:2]):
              pixels, input_gt_masks [B, m[0], m[1], G] uint8 0/1; with USE_RPN_ROIS False also
              input_roi [B, N, (y1, x1, y2, x2)] int32 pixels.
     outputs: rpn_class_logits, rpn_class, rpn_bbox [B, A, ...], mrcnn_class_logits,
-             mrcnn_class [B, T, K], mrcnn_bbox [B, T, K, 4], mrcnn_mask [B, T, h, w, K],
+             mrcnn_class [B, T, K], mrcnn_bbox [B, T, K, 4], mrcnn_mask [B, P, h, w, K]
+             for the first P = int(T * ROI_POSITIVE_RATIO) ROIs (matterport: all T),
              ROI [B, N, 4], output_rois [B, T, 4], then the five losses (scalars) named
              rpn_class_loss, rpn_bbox_loss, mrcnn_class_loss, mrcnn_bbox_loss,
              mrcnn_mask_loss, as matterport's 14 outputs.
+
+The mask head runs only on the first P ROIs, the only rows that can be positive
+(DetectionTargetLayer puts positives first): the loss and gradients are matterport's,
+at a third of the mask head's cost. With TRAIN_BN True the mask head's BatchNorm
+statistics are then those of these rows, where matterport's included the padding.
 
 The losses are graph outputs; ``TrainingModel.compute_loss`` weighs them by
 LOSS_WEIGHTS, adds matterport's L2 weight decay over the trainable weights, and logs
@@ -174,12 +180,19 @@ def build_training_model(config, feature_maps_fn: Callable, anchors: np.ndarray,
         inputs.append(input_rois)
         target_rois = norm_boxes_graph(ops.cast(input_rois, "float32"), image_shape[:2])
 
-    rois, target_class_ids, target_bbox, target_mask = DetectionTargetLayer(
+    targets_layer = DetectionTargetLayer(
         train_rois_per_image=config.TRAIN_ROIS_PER_IMAGE,
         roi_positive_ratio=config.ROI_POSITIVE_RATIO,
         mask_shape=config.MASK_SHAPE, use_mini_mask=config.USE_MINI_MASK,
         bbox_std_dev=np.asarray(config.BBOX_STD_DEV).tolist(), seed=seed,
-        name="proposal_targets")([target_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
+        name="proposal_targets")
+    rois, target_class_ids, target_bbox, target_mask = targets_layer(
+        [target_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
+    # Positives fill the first rows, at most max_positives of them; only they have a
+    # mask target. Matterport ran the mask head on all T rows (about 90% of a CPU
+    # step); the mask loss and its gradients are the same on the first P rows.
+    positives = targets_layer.max_positives
+    mask_rois = rois[:, :positives]
 
     mrcnn_feature_maps = feature_maps[:4]
     pooled = PyramidROIAlign((config.POOL_SIZE, config.POOL_SIZE),
@@ -189,7 +202,7 @@ def build_training_model(config, feature_maps_fn: Callable, anchors: np.ndarray,
         pooled, config.NUM_CLASSES, config.FPN_CLASSIF_FC_LAYERS_SIZE, config.TRAIN_BN)
     pooled_masks = PyramidROIAlign((config.MASK_POOL_SIZE, config.MASK_POOL_SIZE),
                                    name="roi_align_mask")(
-        [rois, input_image_meta] + mrcnn_feature_maps)
+        [mask_rois, input_image_meta] + mrcnn_feature_maps)
     mrcnn_mask = mask_head(pooled_masks, config.NUM_CLASSES, config.TRAIN_BN)
     output_rois = keras.layers.Identity(name="output_rois")(rois)
 
@@ -204,7 +217,7 @@ def build_training_model(config, feature_maps_fn: Callable, anchors: np.ndarray,
         _LossLayer(loss_fns.mrcnn_bbox_loss, name="mrcnn_bbox_loss")(
             [target_bbox, target_class_ids, mrcnn_bbox]),
         _LossLayer(loss_fns.mrcnn_mask_loss, name="mrcnn_mask_loss")(
-            [target_mask, target_class_ids, mrcnn_mask]),
+            [target_mask[:, :positives], target_class_ids[:, :positives], mrcnn_mask]),
     ]
     outputs = [rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class,
                mrcnn_bbox, mrcnn_mask, rpn_rois, output_rois] + loss_outputs
