@@ -52,7 +52,7 @@ from mrcnn.fpn import fpn_graph
 from mrcnn.heads import RoiConv2D, RoiConv2DTranspose, classifier_head, mask_head  # noqa: F401
 from mrcnn.image import resize_image
 from mrcnn.image_meta import parse_image_meta_graph  # noqa: F401
-from mrcnn.masks import unmold_mask
+from mrcnn.masks import unmold_masks
 from mrcnn.pipeline import MaskRCNNSequence, data_generator  # noqa: F401
 from mrcnn.proposals import ProposalLayer
 from mrcnn.roi_align import PyramidROIAlign
@@ -531,9 +531,8 @@ class MaskRCNN:
                                                masks[keep])
             n = len(boxes)
         if n:
-            full_masks = np.stack([unmold_mask(masks[i], boxes[i], original_image_shape)
-                                   for i in range(n)], axis=-1)
-        else:
+            full_masks = unmold_masks(masks, boxes, original_image_shape)
+        else:  # matterport's empty result is float64
             full_masks = np.empty(tuple(original_image_shape[:2]) + (0,))
         return boxes, class_ids, scores, full_masks
 
