@@ -227,6 +227,15 @@ class MaskRCNN:
             self.set_log_dir(filepath)
         return report
 
+    def get_imagenet_weights(self) -> str:
+        """Path of the ResNet-50 ImageNet "notop" weights file (matterport's method).
+
+        Looks in Keras's cache ($KERAS_HOME/models or ~/.keras/models) and downloads only
+        when the file is absent; offline, that is a RuntimeError naming the URL and where
+        to put the file. Load it with ``load_weights(path, by_name=True)``.
+        """
+        return str(weights.get_imagenet_weights())
+
     # --------------------------------------------------------------- training
     def set_log_dir(self, model_path: str | None = None) -> None:
         """Set ``log_dir``, ``checkpoint_path`` and ``epoch`` (matterport's set_log_dir).

@@ -216,3 +216,20 @@ def test_callable_backbone(tmp_path):
     assert [tuple(o.shape) for o in model.keras_model.outputs] == [
         (1, 10, 6), (1, 50, 3), (1, 50, 3, 4), (1, 10, 28, 28, 3), (1, 50, 4),
         (1, anchors, 2), (1, anchors, 4)]
+
+
+def test_get_imagenet_weights_uses_the_keras_cache_without_network(golden_model, tmp_path,
+                                                                   monkeypatch):
+    cached = tmp_path / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir()
+    cached.write_bytes(b"already fetched")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert golden_model.get_imagenet_weights() == str(cached)
+    cached.unlink()
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(RuntimeError, match="resnet50_weights_tf_dim_ordering"):
+        golden_model.get_imagenet_weights()
