@@ -17,26 +17,41 @@ from mrcnn.backbone import BatchNorm
 STAGES = ((32, 2), (48, 2), (64, 2), (96, 2))
 
 
-def small_backbone(input_image, stage5: bool = True, train_bn: bool = False) -> list:
-    """[C1, C2, C3, C4, C5] at strides 2, 4, 8, 16, 32 (matterport's BACKBONE callable).
+def make_small_backbone(stem: int = 16, stages=STAGES, blocks: int = 2):
+    """A BACKBONE callable of this shape with other widths or depths (tests use a tinier one).
 
     Args:
-        input_image: [batch, H, W, C] molded images; H and W multiples of 64.
-        stage5: accepted for matterport's signature; stage 5 is always built (FPN uses it).
-        train_bn: train the BatchNorm layers (else they stay in inference mode).
+        stem: filters of conv1.
+        stages: (filters, stride) of stages 2..5.
+        blocks: conv blocks per stage (named a, b, ...; the first carries the stride).
     """
-    x = layers.Conv2D(16, 3, strides=2, padding="same", name="conv1")(input_image)
-    x = BatchNorm(frozen=not train_bn, name="bn_conv1")(x)
-    c1 = x = layers.Activation("relu")(x)
-    outputs = [c1]
-    for stage, (filters, stride) in enumerate(STAGES, start=2):
-        for block, step in (("a", stride), ("b", 1)):
-            x = layers.Conv2D(filters, 3, strides=step, padding="same",
-                              name=f"res{stage}{block}_branch2a")(x)
-            x = BatchNorm(frozen=not train_bn, name=f"bn{stage}{block}_branch2a")(x)
-            x = layers.Activation("relu", name=f"res{stage}{block}_out")(x)
-        outputs.append(x)
-    return outputs
+
+    def backbone(input_image, stage5: bool = True, train_bn: bool = False) -> list:
+        """[C1, C2, C3, C4, C5] at strides 2, 4, 8, 16, 32 (matterport's BACKBONE callable).
+
+        Args:
+            input_image: [batch, H, W, C] molded images; H and W multiples of 64.
+            stage5: accepted for matterport's signature; stage 5 is always built (FPN uses it).
+            train_bn: train the BatchNorm layers (else they stay in inference mode).
+        """
+        x = layers.Conv2D(stem, 3, strides=2, padding="same", name="conv1")(input_image)
+        x = BatchNorm(frozen=not train_bn, name="bn_conv1")(x)
+        c1 = x = layers.Activation("relu")(x)
+        outputs = [c1]
+        for stage, (filters, stride) in enumerate(stages, start=2):
+            for index in range(blocks):
+                block, step = "abcdefgh"[index], stride if index == 0 else 1
+                x = layers.Conv2D(filters, 3, strides=step, padding="same",
+                                  name=f"res{stage}{block}_branch2a")(x)
+                x = BatchNorm(frozen=not train_bn, name=f"bn{stage}{block}_branch2a")(x)
+                x = layers.Activation("relu", name=f"res{stage}{block}_out")(x)
+            outputs.append(x)
+        return outputs
+
+    return backbone
+
+
+small_backbone = make_small_backbone()
 
 
 def small_backbone_shapes(image_shape) -> np.ndarray:
