@@ -6,6 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# On CI every run draws the same examples, so a red CI is a regression and not a new
+# draw; local runs keep exploring (and hypothesis's database replays what they found).
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 # datasets/ is used from the repository root (it is not installed; see setup.py).

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mrcnn import anchors, image, utils
@@ -184,6 +184,7 @@ def test_minimize_then_expand_recovers_box_masks(boxes) -> None:
 @settings(max_examples=30, deadline=None)
 @given(st.integers(10, 200), st.integers(10, 200), st.sampled_from(["square", "pad64", "crop"]),
        st.sampled_from([np.uint8, np.float32]))
+@example(10, 128, "square", np.uint8)  # the short side asks to grow, the long side caps at 1.0
 def test_resize_image_window_holds_the_resized_image(height, width, mode, dtype) -> None:
     rng = np.random.default_rng(height * 1000 + width)
     img = (rng.integers(1, 255, size=(height, width, 3))).astype(dtype)
@@ -203,10 +204,22 @@ def test_resize_image_window_holds_the_resized_image(height, width, mode, dtype)
         inside = np.zeros(out.shape[:2], bool)
         inside[y1:y2, x1:x2] = True
         assert not out[~inside].any()  # zero padding outside the window
-    assert isinstance(scale, int) == (scale == 1)
+    # An int scale means nothing was resized; 1.0 can still come out of the square
+    # rule (max_dim / long side), as in matterport.
+    assert not isinstance(scale, int) or scale == 1
     mask = np.ones((height, width, 1), bool)
     resized = utils.resize_mask(mask, scale, padding, crop)
     assert resized.shape[:2] == out.shape[:2]
+
+
+def test_resize_image_square_cap_of_one_is_matterports_float() -> None:
+    # min_dim asks for x6.4, max_dim caps it at 128 / 128: matterport returns the float
+    # 1.0 and leaves the pixels as they are.
+    img = np.random.default_rng(0).integers(0, 255, size=(10, 128, 3)).astype(np.uint8)
+    out, window, scale, padding, _ = utils.resize_image(img, min_dim=64, max_dim=128, mode="square")
+    assert type(scale) is float and scale == 1.0
+    assert window == (59, 0, 69, 128) and padding[0] == (59, 59)
+    np.testing.assert_array_equal(out[59:69], img)
 
 
 def test_resize_image_crop_offsets_come_from_python_random() -> None:
