@@ -206,7 +206,7 @@ class MaskRCNN:
 
     # ---------------------------------------------------------------- weights
     def load_weights(self, filepath: str, by_name: bool = False,
-                     exclude=None) -> weights.LoadReport:
+                     exclude=None, skip_mismatch: bool = False) -> weights.LoadReport:
         """Load a matterport/Keras-2 HDF5 weights file (or a Keras 3 .weights.h5).
 
         Args:
@@ -214,6 +214,8 @@ class MaskRCNN:
             by_name: match layers by name (needed when the architectures differ).
             exclude: layer names to skip, e.g. the class-specific heads when fine-tuning
                 mask_rcnn_coco.h5 on another number of classes.
+            skip_mismatch: leave layers whose weight shapes differ untouched (with a
+                warning) instead of raising (an addition to matterport's signature).
 
         Returns:
             The report of mrcnn.weights.load_weights (layers loaded, skipped, missing).
@@ -222,7 +224,7 @@ class MaskRCNN:
         mask_rcnn_{name}_NNNN.h5``) also sets the log dir and ``epoch`` to continue it.
         """
         report = weights.load_weights(self.keras_model, filepath, by_name=by_name,
-                                      exclude=exclude)
+                                      exclude=exclude, skip_mismatch=skip_mismatch)
         if self.config.NAME:
             self.set_log_dir(filepath)
         return report

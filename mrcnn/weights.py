@@ -97,7 +97,8 @@ def load_weights(model: keras.Model, filepath: str | os.PathLike, by_name: bool 
         TypeError: `model` is not a keras.Model, or `exclude` is a single string.
         FileNotFoundError: the file does not exist.
         ValueError: the file is not a readable weights file, the layer counts differ
-            (by_name=False), or a shape differs (naming layer, weight and both shapes).
+            (by_name=False), no layer name is shared (by_name=True), or a shape differs
+            (naming layer, weight and both shapes).
     """
     import keras
 
@@ -241,6 +242,12 @@ def _load_legacy(model: keras.Model, path: Path, by_name: bool, exclude: set[str
             report.missing = [layer.name for layer in weighted
                               if layer.name not in in_file and layer.name not in exclude]
             report.unused = [name for name in in_file if name not in model_names]
+            if in_file and not pairs:
+                # Loading nothing would leave a random model that looks pretrained.
+                raise ValueError(
+                    f"{path}: none of its {len(in_file)} layers with weights is named like "
+                    f"a layer of the model (file: {list(in_file)[:5]}, model: "
+                    f"{sorted(model_names)[:5]}); is it a weights file for this model?")
         else:
             if len(in_file) != len(weighted):
                 raise ValueError(f"{path} has {len(in_file)} layers with weights, the model "

@@ -167,7 +167,7 @@ def test_real_isic_2016_sample(shared_data):
     folder = shared_data / "isic" / "ramon"
     dataset = load(str(folder))
     jpgs = [n for n in os.listdir(folder / "images") if n.endswith(".jpg")]
-    assert dataset.num_images == len(jpgs) > 0
+    assert dataset.num_images == len(jpgs) == 21
     for image_id in dataset.image_ids:
         info = dataset.image_info[image_id]
         assert info["mask_path"].endswith("_Segmentation.png")

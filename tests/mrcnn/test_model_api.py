@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mrcnn import weights
 from mrcnn.config import Config
 from mrcnn.backbone import resnet_graph
 from mrcnn.model import MaskRCNN
@@ -188,6 +189,18 @@ def test_load_weights_in_order_and_with_exclude(golden_model, golden_h5, tmp_pat
     np.testing.assert_array_equal(
         np.asarray(fresh.keras_model.get_layer("mrcnn_mask_deconv").weights[0]),
         np.asarray(golden_model.keras_model.get_layer("mrcnn_mask_deconv").weights[0]))
+
+
+@needs_model
+def test_saved_weights_give_the_same_detections(golden_model, images, batch_results, tmp_path):
+    """save -> load into a fresh model -> detect() equal to the original's, in both the
+    legacy Keras-2 layout (matterport's) and a Keras 3 .weights.h5 file."""
+    for name in ("round_trip.h5", "round_trip.weights.h5"):
+        path = weights.save_weights(golden_model.keras_model, tmp_path / name)
+        fresh = MaskRCNN("inference", golden_model.config, str(tmp_path))
+        fresh.load_weights(str(path), by_name=True)
+        for got, want in zip(fresh.detect(images), batch_results):
+            _assert_same_result(got, want)
 
 
 @pytest.mark.backend_agnostic

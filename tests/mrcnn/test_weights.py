@@ -156,11 +156,10 @@ def test_in_order_ignores_names_and_by_name_matches_none(saved):
     model, path = saved
     other = build_model(prefix="other_")
     before = values(other)
-    with pytest.warns(UserWarning, match="5 layers with weights are not in"):
-        report = weights.load_weights(other, path, by_name=True)
-    assert report.loaded == []
-    assert report.missing == [l.name for l in other.layers if l.weights]
-    assert report.unused == [l.name for l in model.layers if l.weights]
+    # By name nothing matches: an error naming the file, and nothing assigned.
+    with pytest.raises(ValueError, match=r"tiny\.h5: none of its 5 layers with weights is "
+                       r"named like a layer of the model \(file: \['conv1'"):
+        weights.load_weights(other, path, by_name=True)
     assert_same(values(other), before)
 
     report = weights.load_weights(other, path, by_name=False)
