@@ -356,6 +356,10 @@ class MaskRCNN:
             history = self.keras_model.fit(
                 train_batches, initial_epoch=self.epoch, epochs=epochs,
                 steps_per_epoch=config.STEPS_PER_EPOCH, callbacks=callbacks,
+                # The sequence shuffles with its own seed; Keras's shuffle would reorder
+                # batches with the process-global `random`, which the worker threads
+                # reseed per image, so the batch order varied from run to run.
+                shuffle=False,
                 validation_data=val_batches,
                 validation_steps=config.VALIDATION_STEPS if val_batches else None,
                 verbose=verbose)

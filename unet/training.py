@@ -99,6 +99,9 @@ def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: i
     return model.fit(
         train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
         verbose=verbose,
+        # The sequence reshuffles itself with its seed; Keras's shuffle would reorder the
+        # batches again with the process-global `random`.
+        shuffle=False,
         callbacks=[checkpoint, _SaveResumeState(run_dir, monitor, best),
                    keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                    *(callbacks or [])])
