@@ -177,6 +177,22 @@ def test_in_order_layer_count_mismatch(saved, tmp_path):
     assert weights.load_weights(small, path, by_name=True).loaded == ["conv1"]
 
 
+def test_by_name_reports_missing_and_unused_layers(saved):
+    """A partial match loads what both have, warns about the model's layers the file
+    lacks (they keep their values) and lists the file's layers the model lacks."""
+    model, path = saved
+    image = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(image)
+    partial = keras.Model(image, keras.layers.Conv2D(2, 1, name="extra")(x))
+    extra_before = layer_values(partial, "extra")
+    with pytest.warns(UserWarning, match=r"1 layers with weights are not in .*tiny\.h5"):
+        report = weights.load_weights(partial, path, by_name=True)
+    assert report.loaded == ["conv1"] and report.missing == ["extra"]
+    assert report.unused == [l.name for l in model.layers if l.weights and l.name != "conv1"]
+    assert_same(layer_values(partial, "conv1"), layer_values(model, "conv1"))
+    assert_same(layer_values(partial, "extra"), extra_before)
+
+
 @pytest.mark.parametrize("by_name", [True, False])
 def test_exclude_leaves_layers_untouched(saved, by_name):
     model, path = saved
