@@ -307,7 +307,8 @@ class MaskRCNN:
         ``epochs=20`` trains 20 more. Each epoch is STEPS_PER_EPOCH batches of
         BATCH_SIZE images, validated on VALIDATION_STEPS batches, and ends with
         ``mask_rcnn_{name}_{epoch:04d}.h5`` in ``log_dir`` (legacy HDF5, written
-        atomically) and TensorBoard logs. A NaN or infinite loss stops training with
+        atomically), a row of ``losses.csv`` and, where TensorFlow is installed,
+        TensorBoard logs. A NaN or infinite loss stops training with
         mrcnn.training.NaNLossError.
 
         Args:
@@ -340,9 +341,7 @@ class MaskRCNN:
             val_batches = MaskRCNNSequence(val_dataset, steps_per_epoch=config.VALIDATION_STEPS,
                                            **common)
         os.makedirs(self.log_dir, exist_ok=True)
-        callbacks = [
-            keras.callbacks.TensorBoard(log_dir=self.log_dir, histogram_freq=0,
-                                        write_graph=False),
+        callbacks = training.log_callbacks(self.log_dir) + [
             training.AtomicCheckpoint(self.checkpoint_path, weights.save_weights,
                                       verbose=verbose),
             training.StopOnNaN(),

@@ -1,8 +1,9 @@
 """The parts of ``MaskRCNN.train()`` that are not graph code.
 
 Layer selection by matterport's regexes, the optimizer, log-directory and checkpoint
-naming, finding the last checkpoint and the epoch to resume from, and two callbacks: an atomic
-per-epoch checkpoint and a stop on a non-finite loss.
+naming, finding the last checkpoint and the epoch to resume from, the per-epoch loss logs
+(CSV, and TensorBoard where TensorFlow is installed), and two callbacks: an atomic per-epoch
+checkpoint and a stop on a non-finite loss.
 
 Paths follow matterport::
 
@@ -14,9 +15,11 @@ epochs completed when the file was written).
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import math
 import os
 import re
+import warnings
 from typing import Callable, Iterable
 
 import keras
@@ -184,6 +187,33 @@ def find_last(model_dir: str, name: str) -> str:
         raise FileNotFoundError(
             f"no checkpoint mask_rcnn_{key}_NNNN.h5 in the newest log directory {log_dir!r}")
     return os.path.join(log_dir, epochs[max(epochs)])
+
+
+LOSS_LOG = "losses.csv"
+
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow can be imported (Keras's TensorBoard callback writes with it)."""
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def log_callbacks(log_dir: str) -> list[keras.callbacks.Callback]:
+    """Callbacks writing the per-epoch losses under `log_dir`.
+
+    ``losses.csv`` (one row per epoch, the 0-based epoch then every loss) is appended to,
+    so a resumed run continues the same file. TensorBoard event files are added where
+    TensorFlow is installed: Keras writes them with ``tf.summary`` even on the JAX
+    backend, and a JAX-only machine would otherwise fail at the first epoch.
+    """
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.CSVLogger(os.path.join(log_dir, LOSS_LOG), append=True)]
+    if tensorflow_available():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=0,
+                                                     write_graph=False))
+    else:
+        warnings.warn(f"TensorFlow is not installed: no TensorBoard logs; the losses go to "
+                      f"{os.path.join(log_dir, LOSS_LOG)}", stacklevel=2)
+    return callbacks
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):

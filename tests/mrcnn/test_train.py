@@ -5,6 +5,7 @@ images keeps each run to seconds; most of the time is the XLA compilation of the
 """
 from __future__ import annotations
 
+import csv
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 from mrcnn import model as modellib
 from mrcnn.boxes import compute_overlaps, extract_bboxes
+from mrcnn import training
 from mrcnn.training import LAYER_REGEX, NaNLossError
 from tests.conftest import ROOT
 from tests.mrcnn.tiny_training import EllipseDataset, TinyConfig
@@ -142,6 +144,54 @@ def test_heads_then_3plus_then_resume(tmp_path):
     assert np.isfinite(history.history["val_mrcnn_mask_loss"][0])
     assert resumed.epoch == 3
     assert resumed.find_last() == os.path.join(model.log_dir, "mask_rcnn_tiny_0003.h5")
+    # One loss log across the three calls: the resumed run appends epoch 2 (0-based).
+    rows = _loss_rows(model.log_dir)
+    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert rows[0]["val_mrcnn_mask_loss"] == "NA" and float(rows[2]["val_mrcnn_mask_loss"]) >= 0
+    if training.tensorflow_available():
+        assert os.path.isdir(os.path.join(model.log_dir, "train"))
+
+
+def _loss_rows(log_dir) -> list[dict]:
+    with open(os.path.join(log_dir, training.LOSS_LOG), newline="") as file:
+        return list(csv.DictReader(file))
+
+
+_WITHOUT_TENSORFLOW = textwrap.dedent("""
+    import sys
+    import warnings
+    sys.modules["tensorflow"] = None  # as on a JAX-only machine: every import fails
+    from mrcnn import model as modellib
+    from tests.mrcnn.tiny_training import EllipseDataset
+    from tests.mrcnn.test_train import ScheduleConfig
+
+    model = modellib.MaskRCNN("training", ScheduleConfig(), sys.argv[1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.train(EllipseDataset(2), None, 0.01, epochs=1, layers="heads",
+                              seed=0, workers=1, verbose=0)
+    print("LOSS", history.history["loss"][0])
+    print("WARNINGS", [str(w.message) for w in caught if "TensorFlow" in str(w.message)])
+    print("LOG_DIR", model.log_dir)
+""")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX-only machine: the JAX run")
+def test_trains_without_tensorflow_and_logs_losses_to_csv(tmp_path):
+    """Keras's TensorBoard callback needs tf.summary, which a JAX-only machine lacks."""
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines()
+                 if line.startswith(("LOSS", "WARNINGS", "LOG_DIR")))
+    assert "losses.csv" in lines["WARNINGS"]
+    log_dir = lines["LOG_DIR"]
+    assert sorted(os.listdir(log_dir)) == [training.LOSS_LOG, "mask_rcnn_tiny_0001.h5"]
+    (row,) = _loss_rows(log_dir)
+    assert row["epoch"] == "0"
+    assert float(row["loss"]) == pytest.approx(float(lines["LOSS"]), rel=1e-6)
+    assert float(row["mrcnn_class_loss"]) > 0
 
 
 class RepeatConfig(ScheduleConfig):
