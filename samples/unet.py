@@ -89,6 +89,7 @@ def cmd_train(args) -> None:
 
     from unet.data import BinaryMaskSequence
     from unet.model import UNet
+    from mrcnn.files import atomic_output
     from unet.training import RUN_FILE, fit
 
     keras.utils.set_random_seed(args.seed)
@@ -120,7 +121,8 @@ def cmd_train(args) -> None:
     info.setdefault("train_sessions", []).append(
         {"command": " ".join(sys.argv), "seconds": round(seconds, 1),
          "epochs": [e + 1 for e in history.epoch], "backend": keras.backend.backend()})
-    info_path.write_text(json.dumps(info, indent=2))
+    with atomic_output(info_path) as temporary:
+        temporary.write_text(json.dumps(info, indent=2))
     print(json.dumps({"run": str(run_dir), "train_seconds": round(seconds, 1),
                       "best_val_mean_iou": max(history.history.get("val_mean_iou", [0]))}))
 
@@ -171,60 +173,120 @@ def cmd_predict(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="VGG16 U-Net on binary masks.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fetch-weights", help="download VGG16 ImageNet weights into the "
-                   "keras cache").set_defaults(func=cmd_fetch_weights)
+    parser = argparse.ArgumentParser(
+        description="VGG16 U-Net on binary masks (lungs, ISIC lesions, SIIM pneumothorax).",
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("fetch-weights", help="download VGG16 ImageNet weights into the keras "
+                   "cache (needs the network; train --weights=imagenet reads them)"
+                   ).set_defaults(func=cmd_fetch_weights)
 
     def data_args(p):
-        p.add_argument("--dataset", required=True, choices=sorted(DEFAULT_CHANNELS))
-        p.add_argument("--data", required=True, help="the dataset folder")
+        p.add_argument("--dataset", required=True, choices=sorted(DEFAULT_CHANNELS),
+                       help="which adapter reads --data")
+        p.add_argument("--data", required=True, metavar="DIR",
+                       help="the dataset folder, in the adapter's on-disk layout")
         p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="adapter option (layout, mask_pattern, ...); repeatable")
-        p.add_argument("--seed", type=int, default=0, help="split and shuffling seed")
-        p.add_argument("--batch-size", type=int, default=4)
+                       help="adapter keyword argument, VALUE parsed as JSON when it can be "
+                       "(layout=plain, mask_pattern={stem}@.png, ...); repeatable")
+        p.add_argument("--seed", type=int, default=0,
+                       help="seed of the train/val split, the shuffling and augmentation "
+                       "(default 0)")
+        p.add_argument("--batch-size", type=int, default=4, help="images per batch (default 4)")
 
-    train = sub.add_parser("train", help="train, checkpointing best val IoU; resumes")
+    train = sub.add_parser("train", help="train, keeping the best val IoU and the last "
+                           "epoch; resumes a run folder")
     data_args(train)
-    train.add_argument("--run", help="run folder (resumed when it holds a run)")
-    train.add_argument("--logs", default="logs/unet", help="parent of new run folders")
-    train.add_argument("--size", type=parse_size, default=(512, 512), help="N or HxW")
+    train.add_argument("--run", metavar="DIR", help="run folder; resumed when it holds a "
+                       "run (default LOGS/DATASETyyyymmddTHHMM)")
+    train.add_argument("--logs", default="logs/unet", metavar="DIR",
+                       help="parent of new run folders (default logs/unet)")
+    train.add_argument("--size", type=parse_size, default=(512, 512), metavar="N|HxW",
+                       help="model input size, each side divisible by 32 (default 512); "
+                       "images are resized to it and predictions back to the original size")
     train.add_argument("--channels", type=int, choices=(1, 3),
                        help="model input channels (default 1 for X-rays, 3 for ISIC)")
-    train.add_argument("--epochs", type=int, default=30, help="total, counting resumed")
-    train.add_argument("--lr", type=float, default=1e-4)
-    train.add_argument("--base-filters", type=int, default=64, help="64 is VGG16")
-    train.add_argument("--weights", default="none", help="none, imagenet or a .h5 path")
-    train.add_argument("--freeze-encoder", action="store_true")
-    train.add_argument("--dropout", type=float, default=0.0)
-    train.add_argument("--augment", action="store_true")
-    train.add_argument("--val-subset", default="val")
-    train.add_argument("--workers", type=int, default=1)
-    train.add_argument("--verbose", type=int, default=2)
+    train.add_argument("--epochs", type=int, default=30,
+                       help="epoch to train up to, counting a resumed run's (default 30)")
+    train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    train.add_argument("--base-filters", type=int, default=64,
+                       help="width of block1, the other blocks scale with it; 64 is VGG16 "
+                       "(needed for --weights=imagenet), 16 trains about 16x faster")
+    train.add_argument("--weights", default="none", type=check_weights_arg,
+                       help="encoder weights: none (random), imagenet (after fetch-weights) "
+                       "or a VGG16 .h5 file (default none)")
+    train.add_argument("--freeze-encoder", action="store_true",
+                       help="train only the decoder")
+    train.add_argument("--dropout", type=float, default=0.0,
+                       help="dropout rate in each decoder block (default 0: none)")
+    train.add_argument("--augment", action="store_true",
+                       help="mask-safe albumentations: small affine moves and contrast for "
+                       "X-rays, flips and rotations for ISIC")
+    train.add_argument("--val-subset", default="val",
+                       help="subset validated on and choosing best.weights.h5 (default val)")
+    train.add_argument("--workers", type=int, default=1,
+                       help="threads loading batches (default 1)")
+    train.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2),
+                       help="keras fit verbosity: 0 silent, 1 progress bar, 2 a line per "
+                       "epoch (default 2)")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="per-image scores at original size")
+    evaluate = sub.add_parser("evaluate", help="per-image IoU, Dice and ISIC Jaccard at "
+                              "the original size, to report.json, with overlays")
     data_args(evaluate)
-    evaluate.add_argument("--run", required=True)
-    evaluate.add_argument("--subset", default="val")
-    evaluate.add_argument("--out", help="default RUN/eval_SUBSET")
-    evaluate.add_argument("--overlays", type=int, default=8, help="how many PNGs")
-    evaluate.add_argument("--threshold", type=float, default=0.5)
-    evaluate.add_argument("--checkpoint", default="best.weights.h5")
+    evaluate.add_argument("--run", required=True, metavar="DIR", help="a train run folder")
+    evaluate.add_argument("--subset", default="val",
+                          help="train, val, test (ISIC) or all (default val)")
+    evaluate.add_argument("--out", metavar="DIR", help="output folder (default RUN/eval_SUBSET)")
+    evaluate.add_argument("--overlays", type=int, default=8,
+                          help="how many overlay PNGs to draw (default 8)")
+    evaluate.add_argument("--threshold", type=float, default=0.5,
+                          help="probability above which a pixel is foreground (default 0.5)")
+    evaluate.add_argument("--checkpoint", default="best.weights.h5",
+                          help="weights file in RUN: best.weights.h5 (default) or "
+                          "last.weights.h5")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="masks for image files")
-    predict.add_argument("--run", required=True)
-    predict.add_argument("--out", required=True)
-    predict.add_argument("--threshold", type=float, default=0.5)
-    predict.add_argument("--checkpoint", default="best.weights.h5")
-    predict.add_argument("images", nargs="+")
+    predict = sub.add_parser("predict", help="masks and overlays for image files, at "
+                             "their original size")
+    predict.add_argument("--run", required=True, metavar="DIR", help="a train run folder")
+    predict.add_argument("--out", required=True, metavar="DIR",
+                         help="folder for NAME_mask.png and NAME_overlay.png")
+    predict.add_argument("--threshold", type=float, default=0.5,
+                         help="probability above which a pixel is foreground (default 0.5)")
+    predict.add_argument("--checkpoint", default="best.weights.h5",
+                         help="weights file in RUN (default best.weights.h5)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     predict.set_defaults(func=cmd_predict)
     return parser
 
 
+def check_weights_arg(value: str) -> str:
+    """--weights: none, imagenet or an existing file."""
+    if value in ("none", "imagenet") or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"--weights={value!r} is neither none, imagenet nor "
+                                     "an existing file")
+
+
+def check_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Missing inputs are usage errors (exit 2, one line), before any model is built."""
+    if getattr(args, "data", None) is not None and not Path(args.data).is_dir():
+        parser.error(f"--data: folder not found: {args.data}")
+    if args.command in ("evaluate", "predict"):
+        for name in ("run.json", args.checkpoint):
+            if not (Path(args.run) / name).is_file():
+                parser.error(f"--run: {Path(args.run) / name} not found; is {args.run} a "
+                             "folder written by train?")
+    for path in getattr(args, "images", None) or []:
+        if not Path(path).is_file():
+            parser.error(f"image file not found: {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_paths(parser, args)
     args.func(args)
 
 

@@ -38,3 +38,11 @@ def shared_data() -> Path:
     if not DATA.is_dir():
         pytest.skip(f"shared sample data not found at {DATA}")
     return DATA
+
+
+def options_without_help(parser) -> list[str]:
+    """'COMMAND --option' for every option of every sub-command that has no help text."""
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    return [f"{name} {'/'.join(action.option_strings) or action.dest}"
+            for name, command in commands.items() for action in command._actions
+            if not action.help]

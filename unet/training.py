@@ -4,6 +4,7 @@ A run folder holds:
     run.json          how to rebuild the model (input_shape, base_filters, dropout,
                       input_normalization) plus any context the caller adds
     best.weights.h5   weights of the epoch with the best `monitor` (HDF5)
+                      (every file here is written atomically: a temporary file renamed)
     last.weights.h5   weights after the latest epoch, for resuming
     state.json        {"epoch": epochs done, "best": best monitor value so far}
     history.csv       one row per epoch (appended across resumes)
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import keras
 
+from mrcnn.files import atomic_output
 from unet.model import UNet
 
 RUN_FILE, STATE_FILE = "run.json", "state.json"
@@ -33,21 +35,28 @@ def describe(model: keras.Model) -> dict:
     }
 
 
-class _SaveResumeState(keras.callbacks.Callback):
-    """After each epoch, save the last weights, then the epoch count and best value."""
+class _Checkpoints(keras.callbacks.Callback):
+    """After each epoch: the best weights when `monitor` improved, the last weights, then
+    state.json. Each file is written atomically, so a run killed mid-write keeps the
+    previous complete files and resumes from them."""
 
     def __init__(self, run_dir: Path, monitor: str, best: float | None):
         super().__init__()
         self.run_dir, self.monitor, self.best = run_dir, monitor, best
 
+    def _save_weights(self, name: str) -> None:
+        with atomic_output(self.run_dir / name) as temporary:
+            self.model.save_weights(str(temporary))
+
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is not None and (self.best is None or value > self.best):
             self.best = float(value)
-        self.model.save_weights(str(self.run_dir / LAST_WEIGHTS))
+            self._save_weights(BEST_WEIGHTS)
+        self._save_weights(LAST_WEIGHTS)
         # state.json is written last, so it never points past the saved weights.
-        (self.run_dir / STATE_FILE).write_text(
-            json.dumps({"epoch": epoch + 1, "best": self.best}))
+        with atomic_output(self.run_dir / STATE_FILE) as temporary:
+            temporary.write_text(json.dumps({"epoch": epoch + 1, "best": self.best}))
 
 
 def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: int,
@@ -92,17 +101,15 @@ def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: i
         # The file restored the old run's learning rate too; this call's compile wins.
         model.optimizer.learning_rate = learning_rate
     info.update({**describe(model), **(run_info or {})})
-    (run_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        str(run_dir / BEST_WEIGHTS), monitor=monitor, mode="max", save_best_only=True,
-        save_weights_only=True, initial_value_threshold=best)
+    with atomic_output(run_dir / RUN_FILE) as temporary:
+        temporary.write_text(json.dumps(info, indent=2))
     return model.fit(
         train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
         verbose=verbose,
         # The sequence reshuffles itself with its seed; Keras's shuffle would reorder the
         # batches again with the process-global `random`.
         shuffle=False,
-        callbacks=[checkpoint, _SaveResumeState(run_dir, monitor, best),
+        callbacks=[_Checkpoints(run_dir, monitor, best),
                    keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                    *(callbacks or [])])
 

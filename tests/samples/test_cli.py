@@ -12,7 +12,7 @@ import pytest
 
 from datasets import synthetic
 from samples import _cli, isic, lungs, pneumothorax
-from tests.conftest import ROOT
+from tests.conftest import ROOT, options_without_help
 
 SAMPLES = {"lungs": lungs.SAMPLE, "isic": isic.SAMPLE, "pneumothorax": pneumothorax.SAMPLE}
 # A model that trains in seconds: 64-pixel molded images (the smallest size the five
@@ -94,6 +94,11 @@ def test_bad_input_exits_2_with_a_message(argv, message, lungs_root, tmp_path, m
         _cli.main(lungs.SAMPLE, argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_help_explains_every_option(name):
+    assert options_without_help(_cli.build_parser(SAMPLES[name])) == []
 
 
 def test_script_help_runs_from_anywhere(tmp_path):

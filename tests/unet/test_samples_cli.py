@@ -6,7 +6,7 @@ import cv2
 import pytest
 
 from datasets.synthetic import write_lungs
-from tests.conftest import ROOT
+from tests.conftest import ROOT, options_without_help
 
 spec = importlib.util.spec_from_file_location("unet_cli", ROOT / "samples" / "unet.py")
 cli = importlib.util.module_from_spec(spec)
@@ -21,6 +21,35 @@ def test_parse_size_and_options():
     assert cli.parse_options(["layout=plain", "shrink_large=true", "mask_pattern={stem}@.png"],
                              seed=3) == {"seed": 3, "layout": "plain", "shrink_large": True,
                                          "mask_pattern": "{stem}@.png"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset=lungs", "--data={missing}"], "--data: folder not found"),
+    (["train", "--dataset=lungs", "--data={data}", "--weights=imagnet"],
+     "--weights='imagnet' is neither none, imagenet nor an existing file"),
+    (["train", "--dataset=xray", "--data={data}"], "invalid choice: 'xray'"),
+    (["evaluate", "--dataset=lungs", "--data={data}", "--run={missing}"],
+     "run.json not found; is"),
+    (["predict", "--run={run}", "--out={tmp}", "--checkpoint=last.weights.h5", "x.png"],
+     "last.weights.h5 not found"),
+    (["predict", "--run={run}", "--out={tmp}", "{missing}.png"], "image file not found"),
+])
+def test_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (run / "best.weights.h5").write_bytes(b"")
+    argv = [a.format(data=tmp_path / "data", missing=tmp_path / "missing", run=run,
+                     tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_explains_every_option():
+    assert options_without_help(cli.build_parser()) == []
 
 
 @pytest.mark.slow

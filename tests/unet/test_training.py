@@ -31,7 +31,7 @@ def test_small_unet_overfits_synthetic_lungs(tmp_path):
 
 
 @pytest.mark.backend_agnostic
-def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples):
+def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples, monkeypatch):
     samples = lung_samples(4, (40, 40))
     train = BinaryMaskSequence(samples[:2], (32, 32), batch_size=2)
     val = BinaryMaskSequence(samples[2:], (32, 32), batch_size=2, shuffle=False)
@@ -42,6 +42,25 @@ def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples):
     assert first.epoch == [0]
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     assert (run / "best.weights.h5").is_file() and (run / "last.weights.h5").is_file()
+
+    # A run killed while writing its weights (here: a full disk after half a file) keeps
+    # the last complete checkpoint and state, and leaves no partial file behind.
+    before = {name: (run / name).read_bytes()
+              for name in ("best.weights.h5", "last.weights.h5", "state.json")}
+
+    def half_written(self, path, *args, **kwargs):
+        with open(path, "wb") as file:
+            file.write(before["last.weights.h5"][:1000])
+        raise OSError("No space left on device")
+
+    interrupted = UNet(base_filters=4, dropout=0.1).get_model((32, 32, 3))
+    with monkeypatch.context() as patch:
+        patch.setattr(type(interrupted), "save_weights", half_written)
+        with pytest.raises(OSError, match="No space left"):
+            fit(interrupted, train, val, run, epochs=2, verbose=0)
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.weights.h5", "history.csv", "last.weights.h5", "run.json", "state.json"]
 
     again = UNet(base_filters=4, dropout=0.1, lr=3e-5).get_model((32, 32, 3))
     steps_done = int(model.optimizer.iterations)
