@@ -90,7 +90,7 @@ def cmd_train(args) -> None:
     from unet.data import BinaryMaskSequence
     from unet.model import UNet
     from mrcnn.files import atomic_output
-    from unet.training import RUN_FILE, fit
+    from unet.training import RUN_FILE, cosine_schedule, fit
 
     keras.utils.set_random_seed(args.seed)
     run_dir = Path(args.run or Path(args.logs) / (
@@ -110,10 +110,13 @@ def cmd_train(args) -> None:
     print(f"run {run_dir}: {len(train)} train / {len(val)} {args.val_subset} images, "
           f"input {(*args.size, channels)}, {model.count_params():,} parameters")
     start = time.perf_counter()
+    callbacks = [cosine_schedule(args.lr, args.epochs)] if args.lr_schedule == "cosine" else []
     history = fit(model, train_seq, val_seq, run_dir, args.epochs, verbose=args.verbose,
+                  callbacks=callbacks,
                   run_info={"dataset": args.dataset, "data": str(args.data),
                             "options": parse_options(args.option, args.seed),
                             "weights": args.weights, "lr": args.lr,
+                            "lr_schedule": args.lr_schedule,
                             "batch_size": args.batch_size, "augment": args.augment})
     seconds = time.perf_counter() - start
     info_path = run_dir / RUN_FILE
@@ -209,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=30,
                        help="epoch to train up to, counting a resumed run's (default 30)")
     train.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant --lr (the seed's recipe, default) or cosine: from --lr "
+                       "at epoch 0 down towards 0 at --epochs")
     train.add_argument("--base-filters", type=int, default=64,
                        help="width of block1, the other blocks scale with it; 64 is VGG16 "
                        "(needed for --weights=imagenet), 16 trains about 16x faster")

@@ -12,6 +12,7 @@ A run folder holds:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import keras
@@ -57,6 +58,22 @@ class _Checkpoints(keras.callbacks.Callback):
         # state.json is written last, so it never points past the saved weights.
         with atomic_output(self.run_dir / STATE_FILE) as temporary:
             temporary.write_text(json.dumps({"epoch": epoch + 1, "best": self.best}))
+
+
+def cosine_learning_rate(base: float, epochs: int, epoch: int) -> float:
+    """Half-cosine decay from `base` at epoch 0 towards 0 after `epochs` epochs.
+
+    A function of the epoch number alone, so a resumed run continues the same curve.
+    """
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(epoch, epochs) / epochs))
+
+
+def cosine_schedule(base: float, epochs: int) -> keras.callbacks.LearningRateScheduler:
+    """A callback setting the learning rate of each epoch by `cosine_learning_rate`."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, _lr: cosine_learning_rate(base, epochs, epoch))
 
 
 def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: int,
@@ -109,9 +126,10 @@ def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: i
         # The sequence reshuffles itself with its seed; Keras's shuffle would reorder the
         # batches again with the process-global `random`.
         shuffle=False,
-        callbacks=[_Checkpoints(run_dir, monitor, best),
-                   keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-                   *(callbacks or [])])
+        # The caller's callbacks before the CSV log, so that what they add to the logs
+        # (LearningRateScheduler's learning_rate) is in its rows.
+        callbacks=[_Checkpoints(run_dir, monitor, best), *(callbacks or []),
+                   keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)])
 
 
 def load_run(run_dir: str | Path, weights: str = BEST_WEIGHTS) -> keras.Model:

@@ -10,7 +10,7 @@ from unet import evaluation
 from unet.data import BinaryMaskSequence
 from unet.inference import predict_masks
 from unet.model import UNet
-from unet.training import describe, fit, load_run
+from unet.training import cosine_learning_rate, cosine_schedule, describe, fit, load_run
 
 
 @pytest.mark.slow
@@ -88,3 +88,13 @@ def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples, monkeypatch
 def test_load_run_names_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_run(tmp_path)
+
+
+def test_cosine_learning_rate():
+    rates = [cosine_learning_rate(1e-3, 4, epoch) for epoch in range(6)]
+    assert rates[0] == pytest.approx(1e-3) and rates[2] == pytest.approx(5e-4)
+    assert rates[1] == pytest.approx(1e-3 * (1 + np.cos(np.pi / 4)) / 2)
+    assert rates[4] == rates[5] == pytest.approx(0.0)  # stays at the end past `epochs`
+    assert all(a > b for a, b in zip(rates[:4], rates[1:5]))
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        cosine_schedule(1e-3, 0)
