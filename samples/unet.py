@@ -197,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default 0)")
         p.add_argument("--batch-size", type=int, default=4, help="images per batch (default 4)")
 
+    def trained_model_args(p):
+        p.add_argument("--run", required=True, metavar="DIR", help="a train run folder")
+        p.add_argument("--checkpoint", default="best.weights.h5",
+                       help="weights file in RUN: best.weights.h5 (default) or "
+                       "last.weights.h5")
+        p.add_argument("--threshold", type=float, default=0.5,
+                       help="probability above which a pixel is foreground (default 0.5)")
+
     train = sub.add_parser("train", help="train, keeping the best val IoU and the last "
                            "epoch; resumes a run folder")
     data_args(train)
@@ -217,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "at epoch 0 down towards 0 at --epochs")
     train.add_argument("--base-filters", type=int, default=64,
                        help="width of block1, the other blocks scale with it; 64 is VGG16 "
-                       "(needed for --weights=imagenet), 16 trains about 16x faster")
+                       "(needed for --weights=imagenet); 16 has 1/16 of its convolution work")
     train.add_argument("--weights", default="none", type=check_weights_arg,
                        help="encoder weights: none (random), imagenet (after fetch-weights) "
                        "or a VGG16 .h5 file (default none)")
@@ -240,28 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="per-image IoU, Dice and ISIC Jaccard at "
                               "the original size, to report.json, with overlays")
     data_args(evaluate)
-    evaluate.add_argument("--run", required=True, metavar="DIR", help="a train run folder")
+    trained_model_args(evaluate)
     evaluate.add_argument("--subset", default="val",
                           help="train, val, test (ISIC) or all (default val)")
     evaluate.add_argument("--out", metavar="DIR", help="output folder (default RUN/eval_SUBSET)")
     evaluate.add_argument("--overlays", type=int, default=8,
                           help="how many overlay PNGs to draw (default 8)")
-    evaluate.add_argument("--threshold", type=float, default=0.5,
-                          help="probability above which a pixel is foreground (default 0.5)")
-    evaluate.add_argument("--checkpoint", default="best.weights.h5",
-                          help="weights file in RUN: best.weights.h5 (default) or "
-                          "last.weights.h5")
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="masks and overlays for image files, at "
                              "their original size")
-    predict.add_argument("--run", required=True, metavar="DIR", help="a train run folder")
+    trained_model_args(predict)
     predict.add_argument("--out", required=True, metavar="DIR",
                          help="folder for NAME_mask.png and NAME_overlay.png")
-    predict.add_argument("--threshold", type=float, default=0.5,
-                         help="probability above which a pixel is foreground (default 0.5)")
-    predict.add_argument("--checkpoint", default="best.weights.h5",
-                         help="weights file in RUN (default best.weights.h5)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     predict.set_defaults(func=cmd_predict)
     return parser
