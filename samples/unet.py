@@ -38,6 +38,13 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
 def parse_options(pairs: list[str], seed: int) -> dict:
     """["layout=plain", "shrink_large=true"] -> adapter keyword arguments."""
     options = {"seed": seed}
@@ -145,7 +152,7 @@ def cmd_evaluate(args) -> None:
         chunk = samples[i:i + args.batch_size]
         images = [s.load_image() for s in chunk]
         for sample, image, pred in zip(chunk, images, predict_masks(
-                model, images, args.threshold, args.batch_size)):
+                model, images, args.threshold, args.batch_size, args.keep_components)):
             gt = sample.load_mask()
             rows.append({"id": sample.id, "size": list(gt.shape),
                          **evaluation.score(gt, pred)})
@@ -154,6 +161,7 @@ def cmd_evaluate(args) -> None:
     report = evaluation.write_report(
         out_dir / "report.json", rows, run=str(run_dir), checkpoint=args.checkpoint,
         dataset=args.dataset, subset=args.subset, threshold=args.threshold,
+        keep_components=args.keep_components,
         resolution="original", seconds=round(time.perf_counter() - start, 1),
         command=" ".join(sys.argv))
     print(json.dumps(report["summary"]))
@@ -168,7 +176,8 @@ def cmd_predict(args) -> None:
     out_dir = Path(args.out)
     for path in args.images:
         image = read_image(path)
-        (mask,) = predict_masks(model, [image], args.threshold)
+        (mask,) = predict_masks(model, [image], args.threshold,
+                                keep_components=args.keep_components)
         stem = Path(path).stem
         write_png(out_dir / f"{stem}_mask.png", mask)
         write_png(out_dir / f"{stem}_overlay.png", overlay(image, mask))
@@ -204,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "last.weights.h5")
         p.add_argument("--threshold", type=float, default=0.5,
                        help="probability above which a pixel is foreground (default 0.5)")
+        p.add_argument("--keep-components", type=positive_int, metavar="N",
+                       help="keep only the N largest connected regions of each mask (2 "
+                       "for lungs, 1 for a lesion; default: keep all)")
 
     train = sub.add_parser("train", help="train, keeping the best val IoU and the last "
                            "epoch; resumes a run folder")

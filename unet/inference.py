@@ -7,6 +7,7 @@ from typing import Sequence
 import cv2
 import keras
 import numpy as np
+from scipy import ndimage
 
 from unet.data import resize_image, to_model_input
 
@@ -39,12 +40,37 @@ def predict_probabilities(model: keras.Model, images: Sequence[np.ndarray],
     return results
 
 
+def keep_largest_components(mask: np.ndarray, count: int) -> np.ndarray:
+    """`mask` with only its `count` largest 8-connected components, [H, W] bool.
+
+    Two lungs, one lesion: specks the network marks elsewhere (text, a shoulder) go.
+    Components of equal area are ranked by their first pixel in raster order.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    labels, found = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if found <= count:
+        return np.asarray(mask, bool).copy()
+    areas = np.bincount(labels.ravel(), minlength=found + 1)[1:]
+    kept = np.argsort(-areas, kind="stable")[:count] + 1
+    return np.isin(labels, kept)
+
+
 def predict_masks(model: keras.Model, images: Sequence[np.ndarray],
-                  threshold: float = 0.5, batch_size: int = 4) -> list[np.ndarray]:
-    """Binary masks at each image's original size: one [H, W] bool per image."""
+                  threshold: float = 0.5, batch_size: int = 4,
+                  keep_components: int | None = None) -> list[np.ndarray]:
+    """Binary masks at each image's original size: one [H, W] bool per image.
+
+    Args:
+        keep_components: keep only this many largest connected components of each
+            mask (2 for lungs); None keeps everything.
+    """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    return [p >= threshold for p in predict_probabilities(model, images, batch_size)]
+    masks = [p >= threshold for p in predict_probabilities(model, images, batch_size)]
+    if keep_components is not None:
+        masks = [keep_largest_components(m, keep_components) for m in masks]
+    return masks
 
 
 def overlay(image: np.ndarray, pred: np.ndarray, gt: np.ndarray | None = None,

@@ -2,7 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from unet.inference import overlay, predict_masks, predict_probabilities, write_png
+from unet.inference import (keep_largest_components, overlay, predict_masks,
+                            predict_probabilities, write_png)
 from unet.model import UNet
 
 
@@ -45,3 +46,19 @@ def test_write_png_keeps_rgb_order_and_mask_levels(tmp_path):
     np.testing.assert_array_equal(back, rgb)
     back = cv2.imread(str(write_png(tmp_path / "m.png", mask)), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(back, mask.astype(np.uint8) * 255)
+
+
+def test_keep_largest_components():
+    mask = np.zeros((20, 30), bool)
+    mask[2:12, 2:10] = True      # 80 pixels
+    mask[2:8, 20:28] = True      # 48
+    mask[15:17, 15:17] = True    # 4, a speck
+    mask[18, 0] = mask[19, 1] = True  # 2, joined diagonally (8-connectivity)
+    two = keep_largest_components(mask, 2)
+    assert two.sum() == 128 and two[2:12, 2:10].all() and two[2:8, 20:28].all()
+    assert keep_largest_components(mask, 3).sum() == 132
+    np.testing.assert_array_equal(keep_largest_components(mask, 4), mask)
+    np.testing.assert_array_equal(keep_largest_components(mask, 9), mask)
+    assert not keep_largest_components(np.zeros((4, 4), bool), 2).any()
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        keep_largest_components(mask, 0)

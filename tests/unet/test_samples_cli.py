@@ -34,6 +34,8 @@ def test_parse_size_and_options():
     (["predict", "--run={run}", "--out={tmp}", "--checkpoint=last.weights.h5", "x.png"],
      "last.weights.h5 not found"),
     (["predict", "--run={run}", "--out={tmp}", "{missing}.png"], "image file not found"),
+    (["predict", "--run={run}", "--out={tmp}", "--keep-components=0", "x.png"],
+     "expected an integer >= 1, got '0'"),
 ])
 def test_bad_input_exits_2_with_a_message(argv, message, tmp_path, capsys):
     (tmp_path / "data").mkdir()
@@ -72,8 +74,10 @@ def test_train_resume_evaluate_predict(tmp_path, capsys):
     assert rates == pytest.approx([1e-3, 5e-4])
     assert [s["epochs"] for s in info["train_sessions"]] == [[1], [2]]
 
-    cli.main(["evaluate", *common, f"--run={run}", "--subset=all", "--overlays=2"])
+    cli.main(["evaluate", *common, f"--run={run}", "--subset=all", "--overlays=2",
+              "--keep-components=2"])
     report = json.loads((run / "eval_all" / "report.json").read_text())
+    assert report["keep_components"] == 2
     assert report["summary"]["count"] == 6 == len(report["images"])
     assert all(r["size"] == [70, 90] for r in report["images"])
     assert 0.0 <= report["summary"]["mean_iou"] <= 1.0
