@@ -33,6 +33,7 @@ from datasets import splits
 from datasets.masks import binarize, check_same_size, image_size, read_gray
 from datasets.samples import BinarySample, samples_from_dataset
 from mrcnn.dataset import Dataset
+from mrcnn.masks import components_by_area
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +139,8 @@ def lung_instances(mask: np.ndarray, min_area: float = 0.001) -> np.ndarray:
     Returns:
         [H, W, N] bool with N in {0, 1, 2}, ordered by x centre (image left first).
     """
-    structure = np.ones((3, 3), bool)
-    labels, count = ndimage.label(mask, structure=structure)
-    if count == 0:
-        return np.zeros(mask.shape + (0,), bool)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    keep = [i + 1 for i in np.argsort(-areas, kind="stable")
-            if areas[i] >= min_area * mask.size]
+    labels, order, areas = components_by_area(mask)
+    keep = [int(label) for label, area in zip(order, areas) if area >= min_area * mask.size]
     if not keep:
         return np.zeros(mask.shape + (0,), bool)
     centres = ndimage.center_of_mass(np.ones_like(mask), labels, keep)

@@ -237,3 +237,18 @@ def _paste(canvas: np.ndarray, mask: np.ndarray, bbox: np.ndarray) -> None:
     y1, x1, y2, x2 = (int(v) for v in bbox[:4])
     if y2 > y1 and x2 > x1:
         canvas[y1:y2, x1:x2] = _resize_probabilities(mask, (y2 - y1, x2 - x1)) >= 0.5
+
+
+def components_by_area(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 8-connected components of a [H, W] mask, largest first.
+
+    Returns:
+        labels: [H, W] int, 0 background, 1..N the components.
+        order: [N] component labels by decreasing area; ties keep raster order of the
+            components' first pixels.
+        areas: [N] pixel count of each label in `order`.
+    """
+    labels, count = scipy.ndimage.label(mask, structure=np.ones((3, 3), bool))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.argsort(-areas, kind="stable")
+    return labels, order + 1, areas[order]

@@ -7,8 +7,8 @@ from typing import Sequence
 import cv2
 import keras
 import numpy as np
-from scipy import ndimage
 
+from mrcnn.masks import components_by_area
 from unet.data import resize_image, to_model_input
 
 
@@ -48,12 +48,10 @@ def keep_largest_components(mask: np.ndarray, count: int) -> np.ndarray:
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    labels, found = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    if found <= count:
+    labels, order, _ = components_by_area(mask)
+    if len(order) <= count:
         return np.asarray(mask, bool).copy()
-    areas = np.bincount(labels.ravel(), minlength=found + 1)[1:]
-    kept = np.argsort(-areas, kind="stable")[:count] + 1
-    return np.isin(labels, kept)
+    return np.isin(labels, order[:count])
 
 
 def predict_masks(model: keras.Model, images: Sequence[np.ndarray],
