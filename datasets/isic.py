@@ -192,7 +192,7 @@ class ISICDataset(Dataset):
         target = shrink_shape(height, width) if info.get("shrink_large") else None
         if target is not None:
             mask = cv2.resize(mask.astype(np.uint8), target[::-1],
-                              interpolation=cv2.INTER_NEAREST).astype(bool)
+                              interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)
         if not mask.any():
             raise ValueError(f"empty lesion mask {info['mask_path']}: no pixel is {LESION}"
                              + (" after shrinking" if target is not None else ""))

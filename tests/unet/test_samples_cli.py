@@ -67,7 +67,7 @@ def test_train_resume_evaluate_predict(tmp_path, capsys):
     cli.main([*train, "--epochs=2"])
     info = json.loads((run / "run.json").read_text())
     assert info["input_shape"] == [32, 64, 1] and info["dataset"] == "lungs"
-    assert info["lr_schedule"] == "cosine"
+    assert info["lr_schedule"] == "cosine" and info["mask_resize"] == "area"
     with open(run / "history.csv") as file:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(file)]
     # Epoch 0 of a 1-epoch curve starts at --lr; epoch 1 of the 2-epoch curve is halfway.
