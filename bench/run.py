@@ -13,6 +13,11 @@ What (--what, comma-separated):
             synthetic batch from the training pipeline), when the library has it.
     data    the training-data pipeline (load_image_gt + build_rpn_targets per image,
             through mrcnn.pipeline.MaskRCNNSequence when present): images/s.
+    stages  where the inference step's time goes: the graph cut after the backbone
+            (C5), the FPN, the RPN head, the proposals, the detections and the masks,
+            each prefix compiled whole and timed; a stage's cost is its prefix's time
+            minus the previous one's (XLA fuses across the cuts, so this is a profile,
+            not an exact split).
 
 Inference is compared at equal detection counts: DETECTION_MIN_CONFIDENCE defaults to 0
 here and the class-logit bias makes every ROI foreground (class 1), so that up to
@@ -50,7 +55,14 @@ from bench_data import EllipseDataset  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
 
-WHAT = ("detect", "step", "train", "data")
+WHAT = ("detect", "step", "train", "data", "stages")
+# Cumulative cut points of the inference graph, by matterport's layer names.
+STAGES = (("backbone", ("res5c_out",)),
+          ("fpn", ("fpn_p2", "fpn_p3", "fpn_p4", "fpn_p5", "fpn_p6")),
+          ("rpn_head", ("rpn_class", "rpn_bbox")),
+          ("proposals", ("ROI",)),
+          ("detections", ("mrcnn_detection",)),
+          ("masks", ("mrcnn_mask",)))
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
@@ -144,6 +156,8 @@ def bench_inference(args: argparse.Namespace, config: Config) -> dict:
                                    "best_images_per_s": batch / step["min_s"]})
     else:
         result["compile_s"] = round(step["compile_s"], 3)
+    if "stages" in args.what:
+        result["stages"] = bench_stages(model.keras_model, inputs, args.repeats)
     if "detect" in args.what:
         images = _images(args, args.images)
         detections = model.detect(images)  # warm the host-side caches too
@@ -170,6 +184,20 @@ def bench_inference(args: argparse.Namespace, config: Config) -> dict:
             "unmold_s": unmold_s * args.images / batch,
         })
     return result
+
+
+def bench_stages(model: keras.Model, inputs: list, repeats: int) -> dict:
+    """Steady seconds of each prefix of the inference graph (STAGES) and the
+    difference to the previous prefix: {stage: {"cumulative_s", "stage_s"}}."""
+    figures, previous = {}, 0.0
+    for stage, names in STAGES:
+        prefix = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+        prefix.jit_compile = True
+        seconds = timing.first_and_steady(
+            lambda: timing.to_host(prefix.predict_on_batch(inputs)), repeats)["min_s"]
+        figures[stage] = _rounded({"cumulative_s": seconds, "stage_s": seconds - previous})
+        previous = seconds
+    return figures
 
 
 def bench_train(args: argparse.Namespace, config: Config) -> dict:
@@ -324,7 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
         keras.config.set_dtype_policy(f"mixed_{args.precision}")
     config = _config(args)
     ours: dict = {}
-    if {"detect", "step"} & set(args.what):
+    if {"detect", "step", "stages"} & set(args.what):
         ours.update(bench_inference(args, config))
     if "train" in args.what:
         ours["train"] = bench_train(args, config)

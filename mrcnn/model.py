@@ -106,6 +106,10 @@ class MaskRCNN:
             self.keras_model = self.build(mode=mode, config=config)
         # Models for other molded sizes ("none"/"pad64" resizing), keyed by (h, w).
         self._sized_models: dict[tuple, keras.Model] = {}
+        # detect()'s two programs: the graph up to the detections (per inference
+        # model) and the mask head for a number of rows (per row count).
+        self._detection_prefixes: dict[int, keras.Model] = {}
+        self._mask_heads: dict[tuple, keras.Model] = {}
 
     # ------------------------------------------------------------------ graph
     def build(self, mode: str, config, image_shape: Sequence[int] | None = None) -> keras.Model:
@@ -446,7 +450,7 @@ class MaskRCNN:
         if verbose:
             log("molded_images", molded_images)
             log("image_metas", image_metas)
-        detections, _, _, mrcnn_mask, _, _, _ = self._predict(molded_images, image_metas)
+        detections, mrcnn_mask = self._predict_detections(molded_images, image_metas)
         return [self._result(*self.unmold_detections(
                     detections[i], mrcnn_mask[i], image.shape, molded_images[i].shape,
                     windows[i]))
@@ -475,7 +479,7 @@ class MaskRCNN:
             log(f"Processing {len(molded_images)} images")
             log("molded_images", molded_images)
             log("image_metas", image_metas)
-        detections, _, _, mrcnn_mask, _, _, _ = self._predict(molded_images, image_metas)
+        detections, mrcnn_mask = self._predict_detections(molded_images, image_metas)
         shape = molded_images.shape[1:]
         window = np.array([0, 0, shape[0], shape[1]])
         return [self._result(*self.unmold_detections(detections[i], mrcnn_mask[i], shape,
@@ -499,14 +503,47 @@ class MaskRCNN:
                      for a in chunk]
             yield count, [chunk[0].astype(np.float32), chunk[1].astype(np.float32), anchors]
 
-    def _predict(self, molded_images: np.ndarray, image_metas: np.ndarray) -> list:
-        """keras_model outputs for all images, batch by batch, padding removed."""
+    def _predict_detections(self, molded_images: np.ndarray, image_metas: np.ndarray
+                            ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per image: detections [D, 6] and mrcnn_mask [>= its detections, 28, 28, K].
+
+        keras_model runs the mask head on all D = DETECTION_MAX_INSTANCES rows, though
+        most are zero padding (at 256 px it is most of the step). Here the graph up to
+        the detections runs first, then the mask head only on the rows that hold
+        detections in some image of the batch, rounded up to a power of two (so at
+        most log2(D) + 2 small programs get compiled). Each row's mask depends on that
+        row alone, so the masks are keras_model's.
+        """
         model = self._model_for(molded_images.shape[1:])
-        outputs = []
+        prefix = self._detection_prefixes.get(id(model))
+        if prefix is None:
+            prefix = keras.Model(model.inputs, [model.get_layer("mrcnn_detection").output,
+                                                model.get_layer("roi_align_mask").output])
+            prefix.jit_compile = True
+            self._detection_prefixes[id(model)] = prefix
+        detections, masks = [], []
         for count, inputs in self._model_inputs(molded_images, image_metas):
-            batch_outputs = model.predict_on_batch(inputs)
-            outputs.append([np.asarray(o)[:count] for o in batch_outputs])
-        return [np.concatenate(parts) for parts in zip(*outputs)]
+            batch_detections, pooled = (np.asarray(o) for o in prefix.predict_on_batch(inputs))
+            kept = int((batch_detections[:count, :, 4] != 0).sum(axis=1).max())
+            rows = min(1 << max(kept - 1, 0).bit_length(), pooled.shape[1])
+            batch_masks = np.asarray(self._mask_head(rows).predict_on_batch(pooled[:, :rows]))
+            detections.extend(batch_detections[:count])
+            masks.extend(batch_masks[:count])
+        return detections, masks
+
+    def _mask_head(self, rows: int) -> keras.Model:
+        """keras_model's mask head (the same layers and weights) on [B, rows, 14, 14, C]."""
+        key = (id(self.keras_model), rows)
+        if key not in self._mask_heads:
+            pooled = self.keras_model.get_layer("roi_align_mask").output
+            head = keras.Model(pooled, self.keras_model.get_layer("mrcnn_mask").output)
+            x = inputs = keras.Input((rows,) + tuple(pooled.shape[2:]),
+                                     batch_size=pooled.shape[0])
+            for layer in head.layers[1:]:  # a chain: convolutions, BatchNorms, ReLUs
+                x = layer(x)
+            self._mask_heads[key] = keras.Model(inputs, x)
+            self._mask_heads[key].jit_compile = True
+        return self._mask_heads[key]
 
     def unmold_detections(self, detections: np.ndarray, mrcnn_mask: np.ndarray,
                           original_image_shape: Sequence[int], image_shape: Sequence[int],

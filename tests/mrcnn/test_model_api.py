@@ -2,6 +2,7 @@
 numpy methods replayed against matterport's recorded cases."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -246,3 +247,51 @@ def test_get_imagenet_weights_uses_the_keras_cache_without_network(golden_model,
     monkeypatch.setattr("urllib.request.urlopen", offline)
     with pytest.raises(RuntimeError, match="resnet50_weights_tf_dim_ordering"):
         golden_model.get_imagenet_weights()
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("class1_bias", [1e4, 0.0, -1e4], ids=["all-rows", "some", "none"])
+def test_detect_masks_only_the_kept_rows_and_matches_keras_model(tmp_path, class1_bias):
+    """detect() runs the mask head on the rows holding detections (rounded up to a power
+    of two), not on all DETECTION_MAX_INSTANCES; results equal keras_model's outputs."""
+    from tests.mrcnn.tiny_training import TinyConfig
+
+    class Tiny(TinyConfig):
+        DETECTION_MIN_CONFIDENCE = 0.0
+        IMAGES_PER_GPU = 2
+
+    keras.utils.set_random_seed(0)
+    model = MaskRCNN("inference", Tiny(), str(tmp_path))
+    layer = model.keras_model.get_layer("mrcnn_class_logits")
+    bias = np.zeros(layer.bias.shape, np.float32)
+    bias[1] = class1_bias  # > 0: every ROI is class 1; < 0: none is
+    layer.bias.assign(bias)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (50, 60, 3), dtype=np.uint8) for _ in range(3)]
+
+    results = model.detect(images)
+    kept = []  # detection rows of each image, before zero-area boxes are dropped
+    molded, metas, windows = model.mold_inputs(images)
+    anchors = model.get_anchors(molded.shape[1:])
+    for i, image in enumerate(images):
+        pair = [np.repeat(molded[i:i + 1], 2, 0).astype(np.float32),
+                np.repeat(metas[i:i + 1], 2, 0).astype(np.float32)]
+        outputs = model.keras_model.predict_on_batch([*pair, np.stack([anchors] * 2)])
+        kept.append(int((np.asarray(outputs[0][0])[:, 4] != 0).sum()))
+        want = MaskRCNN._result(*model.unmold_detections(
+            np.asarray(outputs[0][0]), np.asarray(outputs[3][0]), image.shape,
+            molded[i].shape, windows[i]))
+        _assert_same_result(results[i], want)
+    if class1_bias > 0:
+        assert max(kept) > Tiny.DETECTION_MAX_INSTANCES // 2
+    elif class1_bias < 0:
+        assert kept == [0, 0, 0] and results[0]["masks"].shape == (50, 60, 0)
+    # Batches [0, 1] and [2, pad]: one mask-head program per power of two needed.
+    rows = {min(1 << max(max(kept[:2]) - 1, 0).bit_length(), 8),
+            min(1 << max(kept[2] - 1, 0).bit_length(), 8)}
+    assert sorted(r for _, r in model._mask_heads) == sorted(rows)
+
+    # The mask head shares keras_model's layers: weights set later are used.
+    head = model.keras_model.get_layer("mrcnn_mask")
+    head.bias.assign(head.bias.numpy() - 100.0)
+    assert not any(r["masks"].any() for r in model.detect(images))
