@@ -110,8 +110,8 @@ def cmd_train(args) -> None:
     channels = args.channels or DEFAULT_CHANNELS[args.dataset]
     weights = None if args.weights == "none" else args.weights
     model = UNet(lr=args.lr, encoder_weights=weights, freeze_encoder=args.freeze_encoder,
-                 base_filters=args.base_filters, dropout=args.dropout
-                 ).get_model((*args.size, channels))
+                 base_filters=args.base_filters, dropout=args.dropout,
+                 encoder_batchnorm=args.encoder_batchnorm).get_model((*args.size, channels))
     common = dict(input_size=args.size, batch_size=args.batch_size, channels=channels,
                   mask_resize=args.mask_resize, workers=args.workers)
     train_seq = BinaryMaskSequence(
@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weights", default="none", type=check_weights_arg,
                        help="encoder weights: none (random), imagenet (after fetch-weights) "
                        "or a VGG16 .h5 file (default none)")
+    train.add_argument("--encoder-batchnorm", action="store_true",
+                       help="BatchNorm after each encoder convolution (vgg16_bn): trains "
+                       "faster from scratch")
     train.add_argument("--freeze-encoder", action="store_true",
                        help="train only the decoder")
     train.add_argument("--dropout", type=float, default=0.0,

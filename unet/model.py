@@ -5,7 +5,9 @@ Encoder: VGG16's 13 convolutions with keras.applications' layer names
 stages that up-sample by 2 (2x2 transposed conv), concatenate the encoder feature of
 the same size (block5_conv3, block4_conv3, block3_conv3, block2_conv2, block1_conv2),
 then apply two 3x3 conv + BatchNorm + ReLU, and optional Dropout. Head: 1x1 conv,
-sigmoid, float32.
+sigmoid, float32. With `encoder_batchnorm` each encoder convolution is followed by
+BatchNorm (torchvision's vgg16_bn layout), which trains much faster from scratch; the
+skips are then taken after the matching `_relu` layers.
 
 Input: [batch, H, W, C] float in [0, 1], C = 1 (grayscale) or 3 (RGB), H and W
 multiples of 32. Output: [batch, H, W, 1] foreground probability.
@@ -54,8 +56,24 @@ def _conv_bn_relu(x, filters: int, name: str):
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
+def skip_layers(encoder_batchnorm: bool = False) -> tuple[str, ...]:
+    """Names of the encoder layers whose outputs the decoder stages 1..5 concatenate."""
+    return tuple(f"{name}_relu" for name in SKIP_LAYERS) if encoder_batchnorm else SKIP_LAYERS
+
+
+def _encoder_conv(x, filters: int, name: str, batchnorm: bool):
+    if not batchnorm:
+        return layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
+    # The convolution keeps its bias, so VGG16's ImageNet kernels and biases still
+    # load by name into it.
+    x = layers.Conv2D(filters, 3, padding="same", name=name)(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
 def build_unet(input_shape: Sequence[int] = (512, 512, 3), base_filters: int = 64,
-               dropout: float = 0.0, input_normalization: str | None = None) -> keras.Model:
+               dropout: float = 0.0, input_normalization: str | None = None,
+               encoder_batchnorm: bool = False) -> keras.Model:
     """Build the (uncompiled) U-Net graph with freshly initialised weights.
 
     Args:
@@ -65,6 +83,7 @@ def build_unet(input_shape: Sequence[int] = (512, 512, 3), base_filters: int = 6
         dropout: rate applied at the end of every decoder stage; 0 disables it.
         input_normalization: "imagenet" maps [0, 1] RGB to VGG16's caffe input
             (use it with ImageNet encoder weights); None feeds [0, 1] unchanged.
+        encoder_batchnorm: BatchNorm after every encoder convolution (vgg16_bn).
 
     Returns:
         keras.Model "unet": [batch, H, W, C] -> [batch, H, W, 1] sigmoid float32.
@@ -87,8 +106,7 @@ def build_unet(input_shape: Sequence[int] = (512, 512, 3), base_filters: int = 6
     for block, (n_convs, filters) in enumerate(VGG16_BLOCKS, start=1):
         width = filters * base_filters // 64
         for i in range(1, n_convs + 1):
-            x = layers.Conv2D(width, 3, padding="same", activation="relu",
-                              name=f"block{block}_conv{i}")(x)
+            x = _encoder_conv(x, width, f"block{block}_conv{i}", encoder_batchnorm)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
 
@@ -121,13 +139,16 @@ class UNet:
         input_normalization: "imagenet", None, or "auto" (imagenet exactly when
             encoder weights are given). Record it with the checkpoints: a model must
             be rebuilt with the same value to reuse them.
+        encoder_batchnorm: BatchNorm after each encoder convolution (vgg16_bn); for
+            training from scratch. ImageNet VGG16 weights still load into the
+            convolutions, but their BatchNorms start from identity statistics.
     """
 
     def __init__(self, loss: Callable = unet_losses.bce_logdice_loss,
                  metrics: Sequence = (unet_metrics.mean_iou,), lr: float = 1e-4,
                  encoder_weights: str | None = None, freeze_encoder: bool = False,
                  base_filters: int = 64, dropout: float = 0.0,
-                 input_normalization: str | None = "auto"):
+                 input_normalization: str | None = "auto", encoder_batchnorm: bool = False):
         if freeze_encoder and encoder_weights is None:
             raise ValueError("freeze_encoder=True needs encoder_weights: freezing a "
                              "randomly initialised encoder would never train it")
@@ -144,11 +165,12 @@ class UNet:
         self.base_filters = base_filters
         self.dropout = dropout
         self.input_normalization = input_normalization
+        self.encoder_batchnorm = encoder_batchnorm
 
     def get_model(self, input_shape: Sequence[int] = (512, 512, 3)) -> keras.Model:
         """Build, load encoder weights, optionally freeze, and compile with Adam."""
         model = build_unet(input_shape, self.base_filters, self.dropout,
-                           self.input_normalization)
+                           self.input_normalization, self.encoder_batchnorm)
         if self.encoder_weights is not None:
             path = check_encoder_file(imagenet_weights_path()
                                       if self.encoder_weights == "imagenet"

@@ -2,7 +2,8 @@
 
 A run folder holds:
     run.json          how to rebuild the model (input_shape, base_filters, dropout,
-                      input_normalization) plus any context the caller adds
+                      input_normalization, encoder_batchnorm) plus any context the
+                      caller adds
     best.weights.h5   weights of the epoch with the best `monitor` (HDF5)
                       (every file here is written atomically: a temporary file renamed)
     last.weights.h5   weights after the latest epoch, for resuming
@@ -22,6 +23,8 @@ from unet.model import UNet
 
 RUN_FILE, STATE_FILE = "run.json", "state.json"
 BEST_WEIGHTS, LAST_WEIGHTS = "best.weights.h5", "last.weights.h5"
+# Model settings added after the first runs were written, with the value those runs had.
+_EARLIER_RUNS = {"encoder_batchnorm": False}
 
 
 def describe(model: keras.Model) -> dict:
@@ -33,7 +36,12 @@ def describe(model: keras.Model) -> dict:
         "dropout": (model.get_layer("decoder1_dropout").rate
                     if "decoder1_dropout" in names else 0.0),
         "input_normalization": "imagenet" if "imagenet_normalization" in names else None,
+        "encoder_batchnorm": "block1_conv1_bn" in names,
     }
+
+
+def _recorded(info: dict, key: str):
+    return info.get(key, _EARLIER_RUNS.get(key))
 
 
 class _Checkpoints(keras.callbacks.Callback):
@@ -103,8 +111,8 @@ def fit(model: keras.Model, train_data, val_data, run_dir: str | Path, epochs: i
     info = {}
     if resume and state_path.is_file():
         info = json.loads((run_dir / RUN_FILE).read_text())
-        changed = {k: {"run": info.get(k), "model": v} for k, v in describe(model).items()
-                   if info.get(k) != v}
+        changed = {k: {"run": _recorded(info, k), "model": v}
+                   for k, v in describe(model).items() if _recorded(info, k) != v}
         if changed:
             raise ValueError(f"cannot resume {run_dir}: the model differs from the one "
                              f"it was trained with: {changed}")
@@ -146,7 +154,8 @@ def load_run(run_dir: str | Path, weights: str = BEST_WEIGHTS) -> keras.Model:
             raise FileNotFoundError(f"{path} not found; is {run_dir} a U-Net run folder?")
     info = json.loads(run_file.read_text())
     model = UNet(base_filters=info["base_filters"], dropout=info["dropout"],
-                 input_normalization=info["input_normalization"]
+                 input_normalization=info["input_normalization"],
+                 encoder_batchnorm=_recorded(info, "encoder_batchnorm")
                  ).get_model(info["input_shape"])
     model.optimizer.build(model.trainable_variables)  # the file holds Adam's state too
     model.load_weights(str(weights_file))

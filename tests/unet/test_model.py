@@ -4,7 +4,7 @@ import pytest
 from keras import ops
 
 from unet import layers as unet_layers
-from unet.model import SKIP_LAYERS, UNet, build_unet
+from unet.model import SKIP_LAYERS, UNet, build_unet, skip_layers
 from unet.weights import ENCODER_LAYERS
 
 pytestmark = pytest.mark.backend_agnostic
@@ -41,6 +41,31 @@ def test_vgg16_names_and_skip_connections():
         assert tuple(joined.shape[1:3]) == (64 >> (stage - 1),) * 2
     assert sum(isinstance(layer, type(model.get_layer("decoder1_a_bn")))
                for layer in model.layers) == 10
+
+
+def test_encoder_batchnorm_follows_each_encoder_conv_and_feeds_the_skips():
+    model = build_unet((64, 64, 1), base_filters=8, encoder_batchnorm=True)
+    names = [layer.name for layer in model.layers]
+    for conv in ENCODER_LAYERS:
+        i = names.index(conv)
+        assert names[i + 1:i + 3] == [f"{conv}_bn", f"{conv}_relu"]
+        assert model.get_layer(conv).activation.__name__ == "linear"
+    for stage, skip in zip(range(1, 6), skip_layers(encoder_batchnorm=True)):
+        assert skip == f"{SKIP_LAYERS[stage - 1]}_relu"
+        _, joined = model.get_layer(f"decoder{stage}_concat").input
+        assert _producer(joined) == skip
+    assert skip_layers() == SKIP_LAYERS
+    assert not any(n.endswith("_bn") and n.startswith("block")
+                   for n in (layer.name for layer in build_unet((64, 64, 1), 8).layers))
+    # Frozen statistics of a fresh BatchNorm are near identity, so at inference the
+    # encoder computes what the plain one does with the same convolution weights.
+    plain = build_unet((64, 64, 1), base_filters=8)
+    for layer in plain.layers:
+        if layer.weights:
+            model.get_layer(layer.name).set_weights(layer.get_weights())
+    x = np.random.default_rng(0).random((1, 64, 64, 1), np.float32)
+    np.testing.assert_allclose(_np(model(x, training=False)), _np(plain(x, training=False)),
+                               atol=1e-3)
 
 
 def test_full_width_matches_vgg16_encoder_parameter_count():
@@ -110,6 +135,14 @@ def test_encoder_weights_from_a_local_legacy_file_load_by_name(vgg_file):
         assert not model.get_layer(name).trainable
     assert model.get_layer("decoder1_a_conv").trainable
     assert model.get_layer("imagenet_normalization") is not None
+
+
+def test_encoder_weights_load_into_the_batchnorm_encoder(vgg_file):
+    path, values = vgg_file
+    model = UNet(encoder_weights=str(path), encoder_batchnorm=True).get_model((32, 32, 3))
+    kernel, bias = model.get_layer("block4_conv3").get_weights()
+    np.testing.assert_array_equal(kernel, values["block4_conv3"][0])
+    np.testing.assert_array_equal(bias, values["block4_conv3"][1])
 
 
 def test_imagenet_when_not_cached_says_how_to_fetch(tmp_path, monkeypatch):

@@ -85,6 +85,38 @@ def test_fit_checkpoints_resumes_and_reloads(tmp_path, lung_samples, monkeypatch
                                atol=1e-5)
 
 
+@pytest.mark.backend_agnostic
+def test_encoder_batchnorm_is_recorded_and_runs_from_before_it_still_load(
+        tmp_path, lung_samples):
+    samples = lung_samples(4, (40, 40))
+    train = BinaryMaskSequence(samples[:2], (32, 32), batch_size=2)
+    val = BinaryMaskSequence(samples[2:], (32, 32), batch_size=2, shuffle=False)
+    x = val[0][0]
+
+    bn_run = tmp_path / "bn"
+    model = UNet(base_filters=4, encoder_batchnorm=True).get_model((32, 32, 3))
+    fit(model, train, val, bn_run, epochs=1, verbose=0)
+    assert json.loads((bn_run / "run.json").read_text())["encoder_batchnorm"] is True
+    reloaded = load_run(bn_run, "last.weights.h5")
+    assert "block3_conv2_bn" in {layer.name for layer in reloaded.layers}
+    np.testing.assert_allclose(reloaded.predict_on_batch(x), model.predict_on_batch(x),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="encoder_batchnorm"):
+        fit(UNet(base_filters=4).get_model((32, 32, 3)), train, val, bn_run, epochs=2)
+
+    # A run.json written before the option existed has no key: a plain encoder.
+    old_run = tmp_path / "old"
+    fit(UNet(base_filters=4).get_model((32, 32, 3)), train, val, old_run, epochs=1,
+        verbose=0)
+    info = json.loads((old_run / "run.json").read_text())
+    del info["encoder_batchnorm"]
+    (old_run / "run.json").write_text(json.dumps(info))
+    assert "block1_conv1_bn" not in {layer.name for layer in load_run(old_run).layers}
+    resumed = fit(UNet(base_filters=4).get_model((32, 32, 3)), train, val, old_run,
+                  epochs=2, verbose=0)
+    assert resumed.epoch == [1]
+
+
 def test_load_run_names_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="run.json"):
         load_run(tmp_path)
