@@ -104,11 +104,9 @@ class MaskRCNN:
         self._scope = scope_factory(config.GPU_COUNT if mode == "training" else 1)
         with self._scope():
             self.keras_model = self.build(mode=mode, config=config)
-        # Models for other molded sizes ("none"/"pad64" resizing), keyed by (h, w).
-        self._sized_models: dict[tuple, keras.Model] = {}
-        # detect()'s two programs: the graph up to the detections (per inference
-        # model) and the mask head for a number of rows (per row count).
-        self._detection_prefixes: dict[int, keras.Model] = {}
+        # detect()'s two programs: the graph up to the detections, per molded (h, w)
+        # ("none"/"pad64" resizing gives several), and the mask head per row count.
+        self._detection_prefixes: dict[tuple, keras.Model] = {}
         self._mask_heads: dict[tuple, keras.Model] = {}
 
     # ------------------------------------------------------------------ graph
@@ -131,18 +129,9 @@ class MaskRCNN:
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
         if image_shape is None:
             image_shape = config.IMAGE_SHAPE
-        image_shape = tuple(int(d) for d in image_shape)
-        if image_shape[0] % 64 or image_shape[1] % 64:
-            raise ValueError(f"the molded image size {image_shape[:2]} must be a multiple of "
-                             f"64 on both sides (five stride-2 stages and the P6 pool)")
-        batch = config.BATCH_SIZE
-        input_image = keras.Input(shape=image_shape, batch_size=batch, name="input_image")
-        input_image_meta = keras.Input(shape=(config.IMAGE_META_SIZE,), batch_size=batch,
-                                       name="input_image_meta")
+        input_image, input_image_meta, input_anchors = self._inference_inputs(config,
+                                                                               image_shape)
         feature_maps = self._feature_maps(input_image, config)
-        num_anchors = len(self.get_anchors(image_shape))
-        input_anchors = keras.Input(shape=(num_anchors, 4), batch_size=batch,
-                                    name="input_anchors")
 
         rpn = build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
                               config.TOP_DOWN_PYRAMID_SIZE)
@@ -181,21 +170,42 @@ class MaskRCNN:
         model.jit_compile = True
         return model
 
-    def _model_for(self, image_shape: Sequence[int]) -> keras.Model:
-        """keras_model, or a model for another molded size holding the same weights.
+    def _detection_prefix(self, image_shape: Sequence[int]) -> keras.Model:
+        """keras_model up to [mrcnn_detection, roi_align_mask] for a molded [H, W, C].
 
         With IMAGE_RESIZE_MODE "none" or "pad64" the molded size follows each image. Each
-        size gets its own static-shape model (and XLA program); the weights are copied
-        from keras_model before every use, so loading weights later is seen.
+        size gets its own static-shape graph (and XLA program), but made of keras_model's
+        very layers, so it shares their variables: nothing is copied per call, and weights
+        loaded later are seen.
         """
         key = tuple(int(d) for d in image_shape[:2])
-        if key == tuple(self.keras_model.inputs[0].shape[1:3]):
-            return self.keras_model
-        if key not in self._sized_models:
-            self._sized_models[key] = self.build(self.mode, self.config, image_shape)
-        model = self._sized_models[key]
-        model.set_weights(self.keras_model.get_weights())
-        return model
+        if key not in self._detection_prefixes:
+            built_key = tuple(self.keras_model.inputs[0].shape[1:3])
+            if key == built_key:
+                prefix = keras.Model(self.keras_model.inputs,
+                                     [self.keras_model.get_layer("mrcnn_detection").output,
+                                      self.keras_model.get_layer("roi_align_mask").output])
+            else:
+                prefix = keras.models.clone_model(
+                    self._detection_prefix(built_key),
+                    input_tensors=self._inference_inputs(self.config, image_shape),
+                    clone_function=lambda layer: layer)  # the same layers, not copies
+            prefix.jit_compile = True
+            self._detection_prefixes[key] = prefix
+        return self._detection_prefixes[key]
+
+    def _inference_inputs(self, config, image_shape: Sequence[int]) -> list:
+        """[input_image, input_image_meta, input_anchors] for a molded [H, W, C]."""
+        image_shape = tuple(int(d) for d in image_shape)
+        if image_shape[0] % 64 or image_shape[1] % 64:
+            raise ValueError(f"the molded image size {image_shape[:2]} must be a multiple of "
+                             f"64 on both sides (five stride-2 stages and the P6 pool)")
+        batch = config.BATCH_SIZE
+        num_anchors = len(self.get_anchors(image_shape))
+        return [keras.Input(shape=image_shape, batch_size=batch, name="input_image"),
+                keras.Input(shape=(config.IMAGE_META_SIZE,), batch_size=batch,
+                            name="input_image_meta"),
+                keras.Input(shape=(num_anchors, 4), batch_size=batch, name="input_anchors")]
 
     @staticmethod
     def _feature_maps(input_image, config) -> list:
@@ -514,13 +524,7 @@ class MaskRCNN:
         most log2(D) + 2 small programs get compiled). Each row's mask depends on that
         row alone, so the masks are keras_model's.
         """
-        model = self._model_for(molded_images.shape[1:])
-        prefix = self._detection_prefixes.get(id(model))
-        if prefix is None:
-            prefix = keras.Model(model.inputs, [model.get_layer("mrcnn_detection").output,
-                                                model.get_layer("roi_align_mask").output])
-            prefix.jit_compile = True
-            self._detection_prefixes[id(model)] = prefix
+        prefix = self._detection_prefix(molded_images.shape[1:])
         detections, masks = [], []
         for count, inputs in self._model_inputs(molded_images, image_metas):
             batch_detections, pooled = (np.asarray(o) for o in prefix.predict_on_batch(inputs))
