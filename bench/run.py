@@ -2,6 +2,7 @@
 
     python bench/run.py --backbone resnet50 --size 256 --batch 2 --what detect,step,train,data
     python bench/run.py --backbone resnet101 --size 1024 --batch 1 --classes 81 --what detect,step
+    python bench/run.py --backbone resnet101 --resize-mode pad64 --image-shape 130x190 --what detect
     KERAS_BACKEND=jax python bench/run.py --size 1024 --batch 4 --torchvision --out gpu.json
 
 What (--what, comma-separated):
@@ -74,6 +75,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", type=int, default=None,
                         help="images per detect() call (default: --batch)")
     parser.add_argument("--classes", type=int, default=2, help="NUM_CLASSES (81 for COCO)")
+    parser.add_argument("--resize-mode", default="square", choices=("square", "pad64"),
+                        help="IMAGE_RESIZE_MODE; pad64 (IMAGE_MIN_DIM 64) molds each image "
+                        "to its own multiple of 64 and runs a graph of that size")
+    parser.add_argument("--image-shape", type=_image_shape, default=None, metavar="HxW",
+                        help="the images given to detect() (default --size x --size); with "
+                        "pad64, a smaller shape runs on another graph than the built one")
     parser.add_argument("--what", default="detect,step",
                         help=f"comma-separated subset of {','.join(WHAT)}")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS,
@@ -97,7 +104,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if min(args.batch, args.repeats, args.data_images) < 1:
         parser.error("--batch, --repeats and --data-images must be >= 1")
     args.images = args.images or args.batch
+    args.image_shape = args.image_shape or (args.size, args.size)
+    if max(args.image_shape) > args.size:
+        parser.error(f"--image-shape {args.image_shape} exceeds --size {args.size}")
     return args
+
+
+def _image_shape(text: str) -> tuple[int, int]:
+    """"130x190" -> (130, 190), as (height, width)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected HxW, got {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -106,16 +124,18 @@ def _config(args: argparse.Namespace) -> Config:
         IMAGES_PER_GPU = args.batch
         NUM_CLASSES = args.classes
         BACKBONE = args.backbone
-        IMAGE_MIN_DIM = args.size
+        IMAGE_RESIZE_MODE = args.resize_mode
+        IMAGE_MIN_DIM = 64 if args.resize_mode == "pad64" else args.size
         IMAGE_MAX_DIM = args.size
         DETECTION_MIN_CONFIDENCE = args.min_confidence
 
     return BenchConfig()
 
 
-def _images(args: argparse.Namespace, count: int) -> list[np.ndarray]:
+def _images(args: argparse.Namespace, count: int,
+            shape: tuple[int, int] | None = None) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return [rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
+    return [rng.integers(0, 256, (*(shape or (args.size, args.size)), 3), dtype=np.uint8)
             for _ in range(count)]
 
 
@@ -159,29 +179,30 @@ def bench_inference(args: argparse.Namespace, config: Config) -> dict:
     if "stages" in args.what:
         result["stages"] = bench_stages(model.keras_model, inputs, args.repeats)
     if "detect" in args.what:
-        images = _images(args, args.images)
+        images = _images(args, args.images, args.image_shape)
         detections = model.detect(images)  # warm the host-side caches too
         detect = timing.repeat_seconds(lambda: model.detect(images), args.repeats)
-        # The host's share of detect(), timed apart: molding, and unmolding one
-        # batch's raw outputs into full-size masks.
-        molded, metas, windows = model.mold_inputs(images[:batch])
+        # The host's share of detect(), timed apart: molding, and unmolding the
+        # network's outputs into full-size masks.
+        molded, metas, windows = model.mold_inputs(images)
         mold = timing.repeat_seconds(lambda: model.mold_inputs(images), args.repeats)
-        raw = model.keras_model.predict_on_batch(inputs)
+        raw = list(zip(images, *model._predict_detections(molded, metas), windows))
 
         def unmold():
-            for i in range(batch):
-                model.unmold_detections(raw[0][i], raw[3][i], images[i % len(images)].shape,
-                                        molded.shape[1:], windows[i % len(windows)])
+            for image, image_detections, image_masks, window in raw:
+                model.unmold_detections(image_detections, image_masks, image.shape,
+                                        molded.shape[1:], window)
 
         unmold_s = timing.repeat_seconds(unmold, args.repeats)["median_s"]
         result["detect"] = _rounded({
             "images": args.images,
+            "image_shape": list(args.image_shape),
             **detect,
             "images_per_s": args.images / detect["median_s"],
             "best_images_per_s": args.images / detect["min_s"],
             "detections_per_image": float(np.mean([len(d["scores"]) for d in detections])),
             "mold_s": mold["median_s"],
-            "unmold_s": unmold_s * args.images / batch,
+            "unmold_s": unmold_s,
         })
     return result
 
@@ -362,7 +383,8 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "mask_rcnn",
         "config": {"backbone": args.backbone, "image_size": args.size, "batch": args.batch,
                    "num_classes": args.classes, "precision": args.precision,
-                   "detection_min_confidence": args.min_confidence, "repeats": args.repeats,
+                   "detection_min_confidence": args.min_confidence,
+                   "resize_mode": args.resize_mode, "repeats": args.repeats,
                    "what": args.what},
         "environment": timing.environment(),
         "ours": ours,
