@@ -55,6 +55,7 @@ import timing  # noqa: E402
 from bench_data import EllipseDataset  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
+from samples.unet import parse_size  # noqa: E402
 
 WHAT = ("detect", "step", "train", "data", "stages")
 # Cumulative cut points of the inference graph, by matterport's layer names.
@@ -78,7 +79,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resize-mode", default="square", choices=("square", "pad64"),
                         help="IMAGE_RESIZE_MODE; pad64 (IMAGE_MIN_DIM 64) molds each image "
                         "to its own multiple of 64 and runs a graph of that size")
-    parser.add_argument("--image-shape", type=_image_shape, default=None, metavar="HxW",
+    parser.add_argument("--image-shape", type=parse_size, default=None, metavar="N|HxW",
                         help="the images given to detect() (default --size x --size); with "
                         "pad64, a smaller shape runs on another graph than the built one")
     parser.add_argument("--what", default="detect,step",
@@ -108,14 +109,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if max(args.image_shape) > args.size:
         parser.error(f"--image-shape {args.image_shape} exceeds --size {args.size}")
     return args
-
-
-def _image_shape(text: str) -> tuple[int, int]:
-    """"130x190" -> (130, 190), as (height, width)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected HxW, got {text!r}")
-    return int(parts[0]), int(parts[1])
 
 
 def _config(args: argparse.Namespace) -> Config:

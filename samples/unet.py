@@ -32,8 +32,8 @@ DEFAULT_CHANNELS = {"lungs": 1, "siim": 1, "isic": 3}
 def parse_size(text: str) -> tuple[int, int]:
     """"512" -> (512, 512); "256x320" -> (256, 320) as (height, width)."""
     parts = text.lower().split("x")
-    if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"--size must be N or HxW, got {text!r}")
+    if len(parts) not in (1, 2) or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected N or HxW (positive integers), got {text!r}")
     h, w = (int(parts[0]),) * 2 if len(parts) == 1 else map(int, parts)
     return h, w
 

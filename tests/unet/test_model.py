@@ -55,11 +55,11 @@ def test_encoder_batchnorm_follows_each_encoder_conv_and_feeds_the_skips():
         _, joined = model.get_layer(f"decoder{stage}_concat").input
         assert _producer(joined) == skip
     assert skip_layers() == SKIP_LAYERS
-    assert not any(n.endswith("_bn") and n.startswith("block")
-                   for n in (layer.name for layer in build_unet((64, 64, 1), 8).layers))
+    plain = build_unet((64, 64, 1), base_filters=8)
+    assert not any(layer.name.endswith("_bn") and layer.name.startswith("block")
+                   for layer in plain.layers)
     # Frozen statistics of a fresh BatchNorm are near identity, so at inference the
     # encoder computes what the plain one does with the same convolution weights.
-    plain = build_unet((64, 64, 1), base_filters=8)
     for layer in plain.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())
