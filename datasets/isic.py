@@ -112,7 +112,8 @@ class ISICDataset(Dataset):
             root: the dataset folder (see the module docstring).
             subset: "train", "val", "test" or "all".
             layout: "auto", "2018" or "plain".
-            split: "seeded" or "official" (2018 layout only).
+            split: "seeded" (by image; byte-identical image files share a subset) or
+                "official" (2018 layout only).
             shrink_large: reduce images over 700x700 to 25%.
             validate: read every mask now; skip (with a warning) images whose mask is
                 empty, unreadable or of another size, instead of failing later.
@@ -147,7 +148,8 @@ class ISICDataset(Dataset):
         if split == "seeded":
             pairs = splits.select(pairs, lambda p: p["id"], subset,
                                   [("test", splits.ISIC_TEST_FRACTION),
-                                   ("val", splits.ISIC_VAL_FRACTION)], seed=seed)
+                                   ("val", splits.ISIC_VAL_FRACTION)], seed=seed,
+                                  path_of=lambda p: p["path"])
         for pair in pairs:
             if validate and not self._valid(pair):
                 continue

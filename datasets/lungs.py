@@ -164,7 +164,8 @@ class LungsDataset(Dataset):
 
         Args:
             root: the dataset folder (see the module docstring for layouts).
-            subset: "train", "val" (10:1 by patient, seeded) or "all".
+            subset: "train", "val" (10:1 by patient, seeded; byte-identical image
+                files share a subset) or "all".
             layout: "auto" or one of LAYOUTS.
             mask_pattern: mask file name from the image stem, for layout "plain".
             threshold: grey level from which a mask pixel is lung.
@@ -174,7 +175,8 @@ class LungsDataset(Dataset):
         self.add_class(SOURCE, 1, "lung")
         pairs = find_pairs(root, layout, mask_pattern)
         chosen = splits.select(pairs, lambda p: patient_of(p["id"]), subset,
-                               [("val", splits.LUNGS_VAL_FRACTION)], seed=seed)
+                               [("val", splits.LUNGS_VAL_FRACTION)], seed=seed,
+                               path_of=lambda p: p["path"])
         for pair in chosen:
             self.add_image(SOURCE, image_id=pair["id"], path=pair["path"],
                            mask_paths=pair["mask_paths"], patient=patient_of(pair["id"]),

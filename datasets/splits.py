@@ -6,12 +6,21 @@ ranked by a SHA-256 hash of ``"{seed}:{group}"``: the ranking does not depend on
 order, the platform or numpy's RNG, and a group keeps its rank when others are added.
 The held-out counts are exact (rounded half up), with at least one group held out
 whenever there are two or more groups, so tiny datasets still get a validation set.
+
+Byte-identical image files under different names (OpenIST holds one X-ray twice, each
+copy with its own tracing) join one group when `select` is given their paths: a copy in
+validation would score the model on an image it trained on.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
-from typing import Iterable, Sequence
+import os
+from collections import defaultdict
+from typing import Callable, Iterable, Sequence
+
+logger = logging.getLogger(__name__)
 
 LUNGS_VAL_FRACTION = 1 / 11   # train:val = 10:1
 ISIC_TEST_FRACTION = 0.25     # 75/25 into (train+val)/test ...
@@ -59,13 +68,61 @@ def assign(groups: Sequence[str], fractions: Sequence[tuple[str, float]], rest: 
     return subsets
 
 
-def select(items: Sequence, group_of, subset: str, fractions: Sequence[tuple[str, float]],
-           rest: str = "train", seed: int = 0) -> list:
+def _digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def identical_files(paths: Sequence[str]) -> list[list[int]]:
+    """Indices of the files whose bytes are identical, in groups of two or more.
+
+    Only files that share their size with another are read, so a folder without
+    copies costs one stat per file.
+    """
+    by_size = defaultdict(list)
+    for index, path in enumerate(paths):
+        by_size[os.path.getsize(path)].append(index)
+    copies = defaultdict(list)
+    for same_size in by_size.values():
+        if len(same_size) > 1:
+            for index in same_size:
+                copies[_digest(paths[index])].append(index)
+    return sorted(group for group in copies.values() if len(group) > 1)
+
+
+def merge_identical(groups: Sequence[str], paths: Sequence[str]) -> list[str]:
+    """`groups` (one key per file in `paths`) with the groups of byte-identical files
+    merged: each merged group takes the smallest of its keys, so the other groups
+    keep their keys and their ranks."""
+    parent = {group: group for group in groups}
+
+    def root(group: str) -> str:
+        while parent[group] != group:
+            group = parent[group]
+        return group
+
+    for copies in identical_files(paths):
+        logger.warning("byte-identical images kept in one subset: %s",
+                       ", ".join(paths[i] for i in copies))
+        keys = sorted({root(groups[i]) for i in copies})
+        for key in keys[1:]:
+            parent[key] = keys[0]
+    return [root(group) for group in groups]
+
+
+def select(items: Sequence, group_of: Callable, subset: str,
+           fractions: Sequence[tuple[str, float]], rest: str = "train", seed: int = 0,
+           path_of: Callable | None = None) -> list:
     """Keep the items whose group falls in `subset` ("all" keeps every item).
 
     Args:
         items: anything; `group_of(item)` gives its group key.
         subset: one of the names in `fractions`, `rest`, or "all".
+        path_of: `path_of(item)` gives the item's image file; byte-identical files
+            then share a subset (`merge_identical`).
 
     Raises:
         ValueError: an unknown subset name.
@@ -75,5 +132,8 @@ def select(items: Sequence, group_of, subset: str, fractions: Sequence[tuple[str
         return list(items)
     if subset not in names:
         raise ValueError(f"unknown subset {subset!r}; expected one of {names + ['all']}")
-    subsets = assign([group_of(item) for item in items], fractions, rest, seed)
-    return [item for item in items if subsets[group_of(item)] == subset]
+    groups = [group_of(item) for item in items]
+    if path_of is not None:
+        groups = merge_identical(groups, [path_of(item) for item in items])
+    subsets = assign(groups, fractions, rest, seed)
+    return [item for item, group in zip(items, groups) if subsets[group] == subset]

@@ -107,6 +107,18 @@ def test_train_val_split_is_10_to_1_by_patient_and_seeded(tmp_path):
         load(root, "test")
 
 
+def test_a_byte_identical_xray_under_another_name_shares_its_subset(tmp_path):
+    synthetic.write_lungs(str(tmp_path), n=22, size=(32, 32), unlabelled=0)
+    # Patient 0099's X-ray is patient 0005's file, traced again (another mask).
+    shutil.copy(tmp_path / "CXR_png" / "CHNCXR_0005_0.png",
+                tmp_path / "CXR_png" / "CHNCXR_0099_0.png")
+    shutil.copy(tmp_path / "masks" / "CHNCXR_0001_0_mask.png",
+                tmp_path / "masks" / "CHNCXR_0099_0_mask.png")
+    for seed in range(30):
+        val = {i["id"] for i in load(str(tmp_path), "val", seed=seed).image_info}
+        assert ("CHNCXR_0005_0" in val) == ("CHNCXR_0099_0" in val), seed
+
+
 def test_patient_of():
     assert patient_of("CHNCXR_0001_0") == patient_of("CHNCXR_0001_1") == "CHNCXR_0001"
     assert patient_of("MCUCXR_0104_1") == "MCUCXR_0104"
@@ -215,3 +227,14 @@ def test_real_openist_plain_folder(shared_data):
         assert masks.shape == grey.shape + (2,)  # two lungs in every image
         # Only specks are dropped from the thresholded mask.
         assert (masks.any(axis=-1) != (grey >= 128)).sum() < 0.001 * grey.size
+
+
+@pytest.mark.shared_data
+def test_real_openist_duplicate_xray_stays_in_one_subset(shared_data):
+    # 101-210 and 201-210 are one JPEG file, with two different tracings.
+    folder = str(shared_data / "lungs" / "openist")
+    copies = {"101-210-500-500-100", "201-210-500-500-100"}
+    for seed in range(40):
+        val = {i["id"] for i in load(folder, "val", mask_pattern="{stem}@.png",
+                                     seed=seed).image_info}
+        assert len(val) == 16 and len(val & copies) in (0, 2), seed
