@@ -7,6 +7,7 @@ Run from the repository root (datasets/ is used from there, not installed):
         [--size=512] [--weights=none|imagenet|PATH] [--epochs=30] [--augment]
     python samples/unet.py evaluate --run=RUN --dataset=lungs --data=DIR [--subset=val]
     python samples/unet.py predict --run=RUN --out=DIR IMAGE [IMAGE ...]
+    python samples/unet.py audit --dataset=lungs --data=DIR
 
 Adapter options go through --option KEY=VALUE (repeatable), e.g. the OpenIST lungs:
     --option layout=plain --option "mask_pattern={stem}@.png"
@@ -189,6 +190,26 @@ def cmd_predict(args) -> None:
         print(out_dir / f"{stem}_mask.png")
 
 
+def cmd_audit(args) -> None:
+    """Byte-identical images under different names, and how far apart their masks are."""
+    from itertools import combinations
+
+    from datasets.splits import identical_files
+    from unet import evaluation
+
+    samples = load_samples(args, "all")
+    groups = []
+    for group in identical_files([s.path for s in samples]):
+        masks = [samples[i].load_mask() for i in group]
+        scores = [evaluation.score(masks[a], masks[b])
+                  for a, b in combinations(range(len(group)), 2)]
+        groups.append({"ids": [samples[i].id for i in group],
+                       "mask_iou": min(s["iou"] for s in scores),
+                       "mask_dice": min(s["dice"] for s in scores)})
+    print(json.dumps({"dataset": args.dataset, "data": str(args.data),
+                      "images": len(samples), "identical_images": groups}, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="VGG16 U-Net on binary masks (lungs, ISIC lesions, SIIM pneumothorax).",
@@ -278,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--overlays", type=int, default=8,
                           help="how many overlay PNGs to draw (default 8)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    audit = sub.add_parser("audit", help="list byte-identical images under different "
+                           "names (kept in one subset by every split) and the IoU between "
+                           "their masks: how well the labels reproduce")
+    data_args(audit)
+    audit.set_defaults(func=cmd_audit)
 
     predict = sub.add_parser("predict", help="masks and overlays for image files, at "
                              "their original size")

@@ -2,6 +2,7 @@
 import csv
 import importlib.util
 import json
+import shutil
 
 import cv2
 import pytest
@@ -90,3 +91,24 @@ def test_train_resume_evaluate_predict(tmp_path, capsys):
     cli.main(["predict", f"--run={run}", f"--out={tmp_path / 'pred'}", str(image)])
     mask = cv2.imread(capsys.readouterr().out.strip(), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (70, 90) and set(mask.ravel()) <= {0, 255}
+
+
+def test_audit_lists_identical_images_and_the_iou_of_their_masks(tmp_path, capsys):
+    data = tmp_path / "lungs"
+    write_lungs(str(data), n=4, size=(40, 40), layout="shenzhen", seed=0)
+    # CHNCXR_0009_0 is CHNCXR_0001_0's file again, its mask traced one column wider.
+    shutil.copy(data / "CXR_png" / "CHNCXR_0001_0.png", data / "CXR_png" / "CHNCXR_0009_0.png")
+    mask = cv2.imread(str(data / "masks" / "CHNCXR_0001_0_mask.png"), cv2.IMREAD_GRAYSCALE)
+    wider = mask.copy()
+    wider[:, 1:] |= mask[:, :-1]
+    cv2.imwrite(str(data / "masks" / "CHNCXR_0009_0_mask.png"), wider)
+    a, b = mask >= 128, wider >= 128
+    capsys.readouterr()
+    cli.main(["audit", "--dataset=lungs", f"--data={data}"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 5
+    (copies,) = report["identical_images"]
+    assert copies["ids"] == ["CHNCXR_0001_0", "CHNCXR_0009_0"]
+    assert copies["mask_iou"] == pytest.approx((a & b).sum() / (a | b).sum())
+    assert 0.5 < copies["mask_iou"] < 1.0
+    assert copies["mask_dice"] == pytest.approx(2 * (a & b).sum() / (a.sum() + b.sum()))
