@@ -191,7 +191,8 @@ def cmd_predict(args) -> None:
 
 
 def cmd_audit(args) -> None:
-    """Byte-identical images under different names, and how far apart their masks are."""
+    """Byte-identical images under different names, and how far apart their masks are
+    (the lowest IoU and Dice over the pairs of each group)."""
     from itertools import combinations
 
     from datasets.splits import identical_files
@@ -301,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     audit = sub.add_parser("audit", help="list byte-identical images under different "
-                           "names (kept in one subset by every split) and the IoU between "
-                           "their masks: how well the labels reproduce")
+                           "names (the seeded lungs and ISIC splits keep them in one subset) "
+                           "and the IoU between their masks: how well the labels reproduce")
     data_args(audit)
     audit.set_defaults(func=cmd_audit)
 
