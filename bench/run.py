@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 
 import timing  # noqa: E402
 from bench_data import EllipseDataset  # noqa: E402
+from mrcnn import winograd  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
 from samples.unet import parse_size  # noqa: E402
@@ -86,6 +87,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated subset of {','.join(WHAT)}")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS,
                         help="Keras dtype policy: float32, or mixed_<precision>")
+    parser.add_argument("--conv3x3", default="auto", choices=winograd.ALGORITHMS,
+                        help="3x3 convolution algorithm (mrcnn.winograd): auto = Winograd "
+                        "on a CPU, the backend's own on a GPU")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="DETECTION_MIN_CONFIDENCE (0 keeps 100 detections per image)")
     parser.add_argument("--train-layers", default="all", help="train(layers=...) selection")
@@ -364,6 +368,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
     if args.precision != "float32":
         keras.config.set_dtype_policy(f"mixed_{args.precision}")
+    winograd.set_conv3x3_algorithm(args.conv3x3)
     config = _config(args)
     ours: dict = {}
     if {"detect", "step", "stages"} & set(args.what):
@@ -376,6 +381,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "mask_rcnn",
         "config": {"backbone": args.backbone, "image_size": args.size, "batch": args.batch,
                    "num_classes": args.classes, "precision": args.precision,
+                   "conv3x3": winograd.conv3x3_algorithm(),
                    "detection_min_confidence": args.min_confidence,
                    "resize_mode": args.resize_mode, "repeats": args.repeats,
                    "what": args.what},

@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mrcnn import winograd
+
 # Identity blocks after the first (conv) block of stage 4.
 _STAGE4_BLOCKS = {"resnet50": 5, "resnet101": 22}
 
@@ -65,7 +67,7 @@ def _bottleneck(x, kernel_size: int, filters: tuple[int, int, int], stage: int, 
     y = layers.Conv2D(f1, 1, strides=strides or 1, name=conv + "2a")(x)
     y = BatchNorm(frozen=frozen_bn, name=bn + "2a")(y)
     y = layers.Activation("relu")(y)
-    y = layers.Conv2D(f2, kernel_size, padding="same", name=conv + "2b")(y)
+    y = winograd.Conv2D(f2, kernel_size, padding="same", name=conv + "2b")(y)
     y = BatchNorm(frozen=frozen_bn, name=bn + "2b")(y)
     y = layers.Activation("relu")(y)
     y = layers.Conv2D(f3, 1, name=conv + "2c")(y)

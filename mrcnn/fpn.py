@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from mrcnn import winograd
+
 
 def fpn_graph(c2, c3, c4, c5, depth: int = 256) -> list:
     """Build P2..P6 from the backbone's C2..C5.
@@ -33,10 +35,10 @@ def fpn_graph(c2, c3, c4, c5, depth: int = 256) -> list:
         layers.UpSampling2D(2, interpolation="nearest", name="fpn_p3upsampled")(p3),
         layers.Conv2D(depth, 1, name="fpn_c2p2")(c2)])
     # A 3x3 conv on each merged level damps the aliasing of the nearest upsampling.
-    p2 = layers.Conv2D(depth, 3, padding="same", name="fpn_p2")(p2)
-    p3 = layers.Conv2D(depth, 3, padding="same", name="fpn_p3")(p3)
-    p4 = layers.Conv2D(depth, 3, padding="same", name="fpn_p4")(p4)
-    p5 = layers.Conv2D(depth, 3, padding="same", name="fpn_p5")(p5)
+    p2 = winograd.Conv2D(depth, 3, padding="same", name="fpn_p2")(p2)
+    p3 = winograd.Conv2D(depth, 3, padding="same", name="fpn_p3")(p3)
+    p4 = winograd.Conv2D(depth, 3, padding="same", name="fpn_p4")(p4)
+    p5 = winograd.Conv2D(depth, 3, padding="same", name="fpn_p5")(p5)
     # Subsampling P5 (not a strided conv, as in the FPN paper) gives the anchors of 512.
     p6 = layers.MaxPooling2D(pool_size=1, strides=2, name="fpn_p6")(p5)
     return [p2, p3, p4, p5, p6]

@@ -23,6 +23,7 @@ from keras import layers, ops
 
 from mrcnn.backbone import BatchNorm
 from mrcnn.ops import OUTPUT_DTYPE
+from mrcnn.winograd import WinogradMixin
 
 
 class _PerRoi:
@@ -47,8 +48,9 @@ class _PerRoi:
 
 
 @keras.saving.register_keras_serializable(package="mrcnn")
-class RoiConv2D(_PerRoi, layers.Conv2D):
-    """keras.layers.Conv2D on [batch, rois, h, w, c]; same arguments and weights."""
+class RoiConv2D(_PerRoi, WinogradMixin, layers.Conv2D):
+    """keras.layers.Conv2D on [batch, rois, h, w, c]; same arguments and weights (the 3x3
+    mask-head convolutions may run as Winograd's, see mrcnn.winograd)."""
 
     def call(self, inputs):
         height, width, channels = inputs.shape[2:]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mrcnn import winograd
 from mrcnn.ops import OUTPUT_DTYPE
 
 
@@ -31,7 +32,7 @@ def build_rpn_model(anchor_stride: int, anchors_per_location: int, depth: int) -
         A Model from [batch, h, w, depth] to [rpn_class_logits, rpn_probs, rpn_bbox].
     """
     feature_map = keras.Input(shape=(None, None, depth), name="input_rpn_feature_map")
-    shared = layers.Conv2D(512, 3, padding="same", activation="relu", strides=anchor_stride,
+    shared = winograd.Conv2D(512, 3, padding="same", activation="relu", strides=anchor_stride,
                            name="rpn_conv_shared")(feature_map)
     # The 1x1 output convs stay float32 under a mixed policy: anchor scores are
     # ranked by top_k and NMS, and deltas become boxes (see mrcnn.ops.OUTPUT_DTYPE).
