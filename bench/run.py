@@ -87,9 +87,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated subset of {','.join(WHAT)}")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS,
                         help="Keras dtype policy: float32, or mixed_<precision>")
-    parser.add_argument("--conv3x3", default="auto", choices=winograd.ALGORITHMS,
-                        help="3x3 convolution algorithm (mrcnn.winograd): auto = Winograd "
-                        "on a CPU, the backend's own on a GPU")
+    parser.add_argument("--conv3x3", default="direct", choices=winograd.ALGORITHMS,
+                        help="3x3 convolution algorithm (mrcnn.winograd): direct (the "
+                        "library's default), winograd, or auto = Winograd on a CPU")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="DETECTION_MIN_CONFIDENCE (0 keeps 100 detections per image)")
     parser.add_argument("--train-layers", default="all", help="train(layers=...) selection")

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.backend_agnostic]
 @pytest.fixture(autouse=True)
 def _restore_algorithm():
     yield
-    winograd.set_conv3x3_algorithm("auto")
+    winograd.set_conv3x3_algorithm("direct")
 
 
 @pytest.mark.parametrize("shape", [(2, 8, 8, 5), (1, 7, 9, 3), (3, 1, 1, 4), (1, 2, 3, 1),
@@ -101,10 +101,10 @@ def test_backbone_fpn_and_mask_head_convolutions_agree_both_ways(monkeypatch):
     assert calls[-1] == (14, 14, 3)  # the ROIs folded into the batch
 
 
-def test_auto_is_winograd_on_a_cpu_and_names_are_checked():
+def test_direct_by_default_auto_is_winograd_on_a_cpu_and_names_are_checked():
+    assert winograd.conv3x3_algorithm() == "direct"
+    winograd.set_conv3x3_algorithm("auto")
     on_cpu = winograd._backend_on_cpu()
     assert winograd.conv3x3_algorithm() == ("winograd" if on_cpu else "direct")
-    winograd.set_conv3x3_algorithm("direct")
-    assert winograd.conv3x3_algorithm() == "direct"
     with pytest.raises(ValueError, match="unknown 3x3 convolution algorithm 'fast'"):
         winograd.set_conv3x3_algorithm("fast")
