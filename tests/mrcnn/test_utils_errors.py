@@ -137,7 +137,12 @@ def test_nms_is_greedy_with_strict_threshold(boxes, threshold, rnd) -> None:
     scores = np.array(rnd.sample(range(len(boxes)), len(boxes)), dtype=np.float32)
     keep = utils.non_max_suppression(boxes, scores, threshold)
     assert keep.dtype == np.int32
-    overlaps = utils.compute_overlaps(boxes.astype(np.float32), boxes.astype(np.float32))
+    # NMS casts integer boxes to float32 and compares in float32 (NumPy 2 casts the
+    # Python threshold to the array's dtype): an IoU of exactly 1/3 is 0.33333334
+    # there, so compare at that precision too.
+    overlaps = utils.compute_overlaps(boxes.astype(np.float32),
+                                      boxes.astype(np.float32)).astype(np.float32)
+    threshold = np.float32(threshold)
     assert np.all(np.diff(scores[keep]) < 0)
     for a in keep:
         for b in keep:
