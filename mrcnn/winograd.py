@@ -27,7 +27,8 @@ _algorithm = "direct"
 
 
 def set_conv3x3_algorithm(name: str) -> None:
-    """Choose how WinogradConv2D layers convolve; models traced later use it.
+    """Choose how WinogradMixin layers (`Conv2D` here, `mrcnn.heads.RoiConv2D`)
+    convolve; models traced later use it.
 
     Args:
         name: "direct" (the backend's convolution), "winograd", or "auto" (Winograd
