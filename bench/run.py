@@ -53,7 +53,7 @@ import numpy as np  # noqa: E402
 
 import timing  # noqa: E402
 from bench_data import EllipseDataset  # noqa: E402
-from mrcnn import winograd  # noqa: E402
+from mrcnn import winograd, xla  # noqa: E402
 from mrcnn.config import Config  # noqa: E402
 from mrcnn.model import MaskRCNN  # noqa: E402
 from samples.unet import parse_size  # noqa: E402
@@ -90,6 +90,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--conv3x3", default="direct", choices=winograd.ALGORITHMS,
                         help="3x3 convolution algorithm (mrcnn.winograd): direct (the "
                         "library's default), winograd, or auto = Winograd on a CPU")
+    parser.add_argument("--xla", default="auto", choices=xla.MODES,
+                        help="XLA-compile the steps: auto (not on a TensorFlow CPU), on, off")
     parser.add_argument("--min-confidence", type=float, default=0.0,
                         help="DETECTION_MIN_CONFIDENCE (0 keeps 100 detections per image)")
     parser.add_argument("--train-layers", default="all", help="train(layers=...) selection")
@@ -210,7 +212,7 @@ def bench_stages(model: keras.Model, inputs: list, repeats: int) -> dict:
     figures, previous = {}, 0.0
     for stage, names in STAGES:
         prefix = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-        prefix.jit_compile = True
+        prefix.jit_compile = model.jit_compile
         seconds = timing.first_and_steady(
             lambda: timing.to_host(prefix.predict_on_batch(inputs)), repeats)["min_s"]
         figures[stage] = _rounded({"cumulative_s": seconds, "stage_s": seconds - previous})
@@ -369,6 +371,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.precision != "float32":
         keras.config.set_dtype_policy(f"mixed_{args.precision}")
     winograd.set_conv3x3_algorithm(args.conv3x3)
+    xla.set_xla(args.xla)
     config = _config(args)
     ours: dict = {}
     if {"detect", "step", "stages"} & set(args.what):
@@ -382,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": {"backbone": args.backbone, "image_size": args.size, "batch": args.batch,
                    "num_classes": args.classes, "precision": args.precision,
                    "conv3x3": winograd.conv3x3_algorithm(),
+                   "xla": xla.use_xla(), "xla_mode": xla.xla_mode(),
                    "detection_min_confidence": args.min_confidence,
                    "resize_mode": args.resize_mode, "repeats": args.repeats,
                    "what": args.what},

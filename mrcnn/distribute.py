@@ -57,17 +57,3 @@ def scope_factory(gpu_count: int) -> Callable[[], ContextManager]:
     raise ValueError(f"GPU_COUNT={gpu_count} needs the tensorflow or jax backend; "
                      f"KERAS_BACKEND is {backend!r}")
 
-
-def jit_supported(gpu_count: int) -> bool:
-    """Whether the train step can be XLA-compiled with this device setup.
-
-    TensorFlow cannot XLA-compile a replica's step on a logical CPU device other than
-    the first (its variables live on another device: a known XLA limitation); on GPUs
-    and on JAX it can.
-    """
-    if gpu_count <= 1 or keras.backend.backend() != "tensorflow":
-        return True
-    import tensorflow as tf
-
-    return bool(tf.config.list_logical_devices("GPU"))
-

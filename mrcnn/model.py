@@ -47,7 +47,7 @@ from mrcnn.data import (  # noqa: F401
     unmold_image,
 )
 from mrcnn.detection import DetectionLayer
-from mrcnn.distribute import graph_batch, jit_supported, scope_factory
+from mrcnn.distribute import graph_batch, scope_factory
 from mrcnn.fpn import fpn_graph
 from mrcnn.heads import RoiConv2D, RoiConv2DTranspose, classifier_head, mask_head  # noqa: F401
 from mrcnn.image import resize_image
@@ -58,6 +58,7 @@ from mrcnn.proposals import ProposalLayer
 from mrcnn.roi_align import PyramidROIAlign
 from mrcnn.rpn import build_rpn_model, rpn_outputs
 from mrcnn.train_graph import build_training_model
+from mrcnn.xla import use_xla
 
 
 def log(text: str, array: np.ndarray | None = None) -> None:
@@ -166,8 +167,8 @@ class MaskRCNN:
             [input_image, input_image_meta, input_anchors],
             [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
             name="mask_rcnn")
-        # Static shapes throughout: one XLA program per batch (jax.jit on JAX anyway).
-        model.jit_compile = True
+        # Static shapes throughout: one XLA program per batch where XLA pays (mrcnn.xla).
+        model.jit_compile = use_xla(config.GPU_COUNT)
         return model
 
     def _detection_prefix(self, image_shape: Sequence[int]) -> keras.Model:
@@ -176,21 +177,22 @@ class MaskRCNN:
         With IMAGE_RESIZE_MODE "none" or "pad64" the molded size follows each image. Each
         size gets its own static-shape graph (and XLA program), but made of keras_model's
         very layers, so it shares their variables: nothing is copied per call, and weights
-        loaded later are seen.
+        loaded later are seen. It is XLA-compiled when keras_model.jit_compile is set now.
         """
-        key = tuple(int(d) for d in image_shape[:2])
+        size = tuple(int(d) for d in image_shape[:2])
+        key = (size, bool(self.keras_model.jit_compile))
         if key not in self._detection_prefixes:
-            built_key = tuple(self.keras_model.inputs[0].shape[1:3])
-            if key == built_key:
+            built_size = tuple(self.keras_model.inputs[0].shape[1:3])
+            if size == built_size:
                 prefix = keras.Model(self.keras_model.inputs,
                                      [self.keras_model.get_layer("mrcnn_detection").output,
                                       self.keras_model.get_layer("roi_align_mask").output])
             else:
                 prefix = keras.models.clone_model(
-                    self._detection_prefix(built_key),
+                    self._detection_prefix(built_size),
                     input_tensors=self._inference_inputs(self.config, image_shape),
                     clone_function=lambda layer: layer)  # the same layers, not copies
-            prefix.jit_compile = True
+            prefix.jit_compile = self.keras_model.jit_compile
             self._detection_prefixes[key] = prefix
         return self._detection_prefixes[key]
 
@@ -293,8 +295,8 @@ class MaskRCNN:
         return selected
 
     def compile(self, learning_rate: float, momentum: float) -> None:
-        """SGD with momentum and GRADIENT_CLIP_NORM; the train step compiled with XLA
-        (except TensorFlow replicas on logical CPU devices, see mrcnn.distribute).
+        """SGD with momentum and GRADIENT_CLIP_NORM; the train step XLA-compiled where
+        mrcnn.xla.use_xla says so (not on a TensorFlow CPU by default).
 
         Call again after changing the trainable layers: Keras builds its train function
         and the optimizer's slots for the trainable weights of the time.
@@ -304,7 +306,7 @@ class MaskRCNN:
             optimizer = training.build_optimizer(learning_rate, momentum,
                                                  self.config.GRADIENT_CLIP_NORM)
             self.keras_model.compile(optimizer=optimizer,
-                                     jit_compile=jit_supported(self.config.GPU_COUNT))
+                                     jit_compile=use_xla(self.config.GPU_COUNT))
 
     def _require_training(self, what: str) -> None:
         if self.mode != "training":
@@ -537,7 +539,7 @@ class MaskRCNN:
 
     def _mask_head(self, rows: int) -> keras.Model:
         """keras_model's mask head (the same layers and weights) on [B, rows, 14, 14, C]."""
-        key = (id(self.keras_model), rows)
+        key = (id(self.keras_model), rows, bool(self.keras_model.jit_compile))
         if key not in self._mask_heads:
             pooled = self.keras_model.get_layer("roi_align_mask").output
             head = keras.Model(pooled, self.keras_model.get_layer("mrcnn_mask").output)
@@ -546,7 +548,7 @@ class MaskRCNN:
             for layer in head.layers[1:]:  # a chain: convolutions, BatchNorms, ReLUs
                 x = layer(x)
             self._mask_heads[key] = keras.Model(inputs, x)
-            self._mask_heads[key].jit_compile = True
+            self._mask_heads[key].jit_compile = self.keras_model.jit_compile
         return self._mask_heads[key]
 
     def unmold_detections(self, detections: np.ndarray, mrcnn_mask: np.ndarray,

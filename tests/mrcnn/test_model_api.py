@@ -10,6 +10,7 @@ from mrcnn import weights
 from mrcnn.config import Config
 from mrcnn.backbone import resnet_graph
 from mrcnn.model import MaskRCNN
+from mrcnn.xla import use_xla
 from tests.mrcnn.golden import detect_cases, golden_h5, golden_model  # noqa: F401 (fixtures)
 from tests.mrcnn.reference import assert_outputs_match, cases
 
@@ -193,7 +194,7 @@ def test_pad64_images_get_a_graph_of_their_size_on_the_same_weights(golden_model
         for ours, theirs, name in zip(sized.predict_on_batch(inputs),
                                       built.predict_on_batch(inputs),
                                       ("detections", "roi_align_mask")):
-            # Two XLA programs: float32 round-off through the 100 backbone layers.
+            # Two compiled programs: float32 round-off through the 100 backbone layers.
             np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-3,
                                        atol=3e-3, err_msg=f"{name} after adding {change}")
     assert np.abs(scores[1] - scores[0]).max() > 0.05
@@ -203,7 +204,7 @@ def test_pad64_images_get_a_graph_of_their_size_on_the_same_weights(golden_model
 def test_load_weights_in_order_and_with_exclude(golden_model, golden_h5, tmp_path):
     """Keras-2 files load in layer order too (our weighted layers follow matterport's)."""
     model = MaskRCNN("inference", golden_model.config, str(tmp_path))
-    assert model.keras_model.jit_compile  # the inference step is XLA-compiled on TF
+    assert model.keras_model.jit_compile is use_xla()  # XLA except on a TensorFlow CPU
     model.load_weights(str(golden_h5), by_name=False)
     for ours, theirs in zip(model.keras_model.weights, golden_model.keras_model.weights):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=ours.path)
@@ -315,7 +316,7 @@ def test_detect_masks_only_the_kept_rows_and_matches_keras_model(tmp_path, class
     # Batches [0, 1] and [2, pad]: one mask-head program per power of two needed.
     rows = {min(1 << max(max(kept[:2]) - 1, 0).bit_length(), 8),
             min(1 << max(kept[2] - 1, 0).bit_length(), 8)}
-    assert sorted(r for _, r in model._mask_heads) == sorted(rows)
+    assert sorted(key[1] for key in model._mask_heads) == sorted(rows)
 
     # The mask head shares keras_model's layers: weights set later are used.
     head = model.keras_model.get_layer("mrcnn_mask")
