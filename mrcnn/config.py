@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The policies a model can be built under: float32 variables throughout, so that the
+# weights load and save as float32 whatever the policy.
+DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
+
 
 class Config:
     """Base configuration. Attribute names, defaults and meanings are matterport's."""
@@ -96,6 +100,13 @@ class Config:
     TRAIN_BN = False
     GRADIENT_CLIP_NORM = 5.0
 
+    # Not matterport's: the Keras dtype policy the graph is built under. None keeps the
+    # global one (keras.config.dtype_policy(), float32 unless changed). "mixed_bfloat16"
+    # or "mixed_float16" compute the convolutions in 16 bits; boxes, scores, masks and
+    # losses stay float32 and the weights float32, so weight files are unchanged
+    # (mixed_float16 training scales the loss). See the README's speed table.
+    DTYPE_POLICY = None
+
     def __init__(self) -> None:
         self.BATCH_SIZE = self.IMAGES_PER_GPU * self.GPU_COUNT
         if self.IMAGE_RESIZE_MODE == "crop":
@@ -156,6 +167,9 @@ class Config:
             value = getattr(self, attr)
             if not 0 <= value <= 1:
                 fail(f"{attr} must be in [0, 1], got {value}")
+        if self.DTYPE_POLICY not in DTYPE_POLICIES:
+            fail(f"DTYPE_POLICY must be one of {', '.join(map(str, DTYPE_POLICIES))}; "
+                 f"got {self.DTYPE_POLICY!r}")
         unknown = set(self.LOSS_WEIGHTS) - set(Config.LOSS_WEIGHTS)
         if unknown:
             fail(f"LOSS_WEIGHTS has unknown keys {sorted(unknown)}; "

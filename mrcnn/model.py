@@ -15,11 +15,12 @@ POST_NMS_ROIS_INFERENCE, D = DETECTION_MAX_INSTANCES, K = NUM_CLASSES):
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
 from collections import OrderedDict
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import keras
 import numpy as np
@@ -59,6 +60,20 @@ from mrcnn.roi_align import PyramidROIAlign
 from mrcnn.rpn import build_rpn_model, rpn_outputs
 from mrcnn.train_graph import build_training_model
 from mrcnn.xla import use_xla
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str | None) -> Iterator[None]:
+    """Layers made inside take Keras dtype policy `name` (None: the global one as is)."""
+    if name is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def log(text: str, array: np.ndarray | None = None) -> None:
@@ -121,15 +136,21 @@ class MaskRCNN:
             image_shape: molded [H, W, C]; default config.IMAGE_SHAPE (training always
                 uses IMAGE_SHAPE). Every shape is static so that the whole graph
                 compiles with XLA.
+
+        The layers are made under config.DTYPE_POLICY (None: Keras's global policy).
         """
-        if mode == "training":
-            return build_training_model(config, self._feature_maps,
-                                        self.get_anchors(config.IMAGE_SHAPE),
-                                        batch=graph_batch(config))
-        if mode != "inference":
+        if mode not in ("training", "inference"):
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
-        if image_shape is None:
-            image_shape = config.IMAGE_SHAPE
+        with _dtype_policy(config.DTYPE_POLICY):
+            if mode == "training":
+                return build_training_model(config, self._feature_maps,
+                                            self.get_anchors(config.IMAGE_SHAPE),
+                                            batch=graph_batch(config))
+            return self._inference_graph(
+                config, config.IMAGE_SHAPE if image_shape is None else image_shape)
+
+    def _inference_graph(self, config, image_shape: Sequence[int]) -> keras.Model:
+        """The inference model of the module docstring for a molded [H, W, C]."""
         input_image, input_image_meta, input_anchors = self._inference_inputs(config,
                                                                                image_shape)
         feature_maps = self._feature_maps(input_image, config)

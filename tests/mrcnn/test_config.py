@@ -127,6 +127,7 @@ def test_display_prints_matterport_format(capsys) -> None:
         ({"ROI_POSITIVE_RATIO": 0}, "ROI_POSITIVE_RATIO"),
         ({"DETECTION_MIN_CONFIDENCE": 1.5}, "DETECTION_MIN_CONFIDENCE"),
         ({"LOSS_WEIGHTS": {"mask_loss": 1.0}}, "unknown keys"),
+        ({"DTYPE_POLICY": "bfloat16"}, "DTYPE_POLICY must be one of None, float32, mixed_"),
     ],
 )
 def test_invalid_settings_raise_value_error(overrides, message) -> None:

@@ -74,3 +74,29 @@ def test_box_layers_stay_float32(mixed_bfloat16):
         [proposals, meta] + [keras.ops.cast(m, "float32") for m in maps])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.cast(crops, "float32")),
                                keras.ops.convert_to_numpy(reference), atol=0.05, rtol=0.02)
+
+
+def test_config_dtype_policy_builds_the_model_under_it(tmp_path):
+    """Config.DTYPE_POLICY applies to the model built, not to the global policy; the
+    weights stay float32 (weight files unchanged) and mixed_float16 training scales its
+    loss."""
+    from mrcnn.model import MaskRCNN
+    from mrcnn.pipeline import MaskRCNNSequence
+    from tests.mrcnn.tiny_training import EllipseDataset, TinyConfig
+
+    class Mixed(TinyConfig):
+        DTYPE_POLICY = "mixed_float16"
+
+    model = MaskRCNN("training", Mixed(), str(tmp_path))
+    assert keras.config.dtype_policy().name == "float32"
+    assert model.keras_model.get_layer("fpn_p3").compute_dtype == "float16"
+    assert {_dtype(w) for w in model.keras_model.weights} == {"float32"}
+    model.set_trainable("heads", verbose=0)
+    model.compile(learning_rate=0.01, momentum=0.9)
+    assert isinstance(model.keras_model.optimizer, keras.optimizers.LossScaleOptimizer)
+    (batch,) = MaskRCNNSequence(EllipseDataset(2), Mixed(), shuffle=False, seed=0)[0]
+    losses = np.asarray(model.keras_model.train_on_batch(batch))
+    assert np.isfinite(losses).all() and losses[0] > 0
+
+    plain = MaskRCNN("inference", TinyConfig(), str(tmp_path))
+    assert plain.keras_model.get_layer("fpn_p3").compute_dtype == "float32"
