@@ -86,7 +86,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--what", default="detect,step",
                         help=f"comma-separated subset of {','.join(WHAT)}")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS,
-                        help="Keras dtype policy: float32, or mixed_<precision>")
+                        help="Config.DTYPE_POLICY: float32, or mixed_<precision>")
     parser.add_argument("--conv3x3", default="direct", choices=winograd.ALGORITHMS,
                         help="3x3 convolution algorithm (mrcnn.winograd): direct (the "
                         "library's default), winograd, or auto = Winograd on a CPU")
@@ -127,6 +127,7 @@ def _config(args: argparse.Namespace) -> Config:
         IMAGE_MIN_DIM = 64 if args.resize_mode == "pad64" else args.size
         IMAGE_MAX_DIM = args.size
         DETECTION_MIN_CONFIDENCE = args.min_confidence
+        DTYPE_POLICY = None if args.precision == "float32" else f"mixed_{args.precision}"
 
     return BenchConfig()
 
@@ -368,8 +369,6 @@ def _ratios(ours: dict, theirs: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = _parse(argv)
-    if args.precision != "float32":
-        keras.config.set_dtype_policy(f"mixed_{args.precision}")
     winograd.set_conv3x3_algorithm(args.conv3x3)
     xla.set_xla(args.xla)
     config = _config(args)

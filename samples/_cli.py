@@ -434,8 +434,9 @@ def build_parser(sample: Sample) -> argparse.ArgumentParser:
         p.add_argument("--out", metavar="DIR",
                        help=f"output folder (default: LOGS/{sample.name}_{name}_TIMESTAMP)")
         p.add_argument("--no-jit", action="store_true",
-                       help="run the model without XLA: the first image is done several "
-                            "seconds sooner, worth it for a few small images")
+                       help="run the model without XLA (already so on a TensorFlow "
+                            "CPU, see mrcnn.xla): the first image is done several seconds "
+                            "sooner, worth it for a few small images")
         p.add_argument("--min-confidence", type=float, metavar="P",
                        help=f"keep detections scoring at least P "
                             f"(DETECTION_MIN_CONFIDENCE, default: "

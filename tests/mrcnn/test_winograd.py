@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from mrcnn import winograd
+from mrcnn import winograd, xla
 from mrcnn.backbone import resnet_graph
 from mrcnn.fpn import fpn_graph
 from mrcnn.heads import RoiConv2D
@@ -101,10 +101,20 @@ def test_backbone_fpn_and_mask_head_convolutions_agree_both_ways(monkeypatch):
     assert calls[-1] == (14, 14, 3)  # the ROIs folded into the batch
 
 
-def test_direct_by_default_auto_is_winograd_on_a_cpu_and_names_are_checked():
+def test_direct_by_default_auto_is_winograd_on_a_cpu_under_xla_and_names_are_checked():
     assert winograd.conv3x3_algorithm() == "direct"
     winograd.set_conv3x3_algorithm("auto")
     on_cpu = winograd._backend_on_cpu()
-    assert winograd.conv3x3_algorithm() == ("winograd" if on_cpu else "direct")
+    try:
+        for mode in xla.MODES:
+            xla.set_xla(mode)
+            want = "winograd" if on_cpu and xla.use_xla() else "direct"
+            assert winograd.conv3x3_algorithm() == want, mode
+        # TensorFlow's CPU default is graph mode, where Winograd does not pay.
+        xla.set_xla("auto")
+        if keras.backend.backend() == "tensorflow" and on_cpu:
+            assert winograd.conv3x3_algorithm() == "direct"
+    finally:
+        xla.set_xla("auto")
     with pytest.raises(ValueError, match="unknown 3x3 convolution algorithm 'fast'"):
         winograd.set_conv3x3_algorithm("fast")
