@@ -9,10 +9,11 @@ decides whether it *is*, per backend and device:
 * TensorFlow on a CPU only: not by default. TensorFlow's graph mode runs convolutions
   and matmuls through oneDNN, which beats XLA's CPU code, and it uses the CPU's
   bfloat16 instructions (AVX512_BF16, AMX) under a ``mixed_bfloat16`` policy, where XLA
-  computes bfloat16 at float32 speed. Measured on 2 AVX-512 cores (see the README's
-  speed table): the ResNet-101 1024x1024 inference step 4.81 s under XLA, 4.06 s in
-  graph mode, 2.43 s in graph mode under mixed_bfloat16; the ResNet-50 256x256 batch-2
-  train step 4.50 s, 3.47 s and 2.18 s; and the graph compiles 2-3x sooner.
+  computes bfloat16 at float32 speed. Measured on 2 AVX-512 cores (the README's speed
+  table): the ResNet-101 1024x1024 inference step 5.12 s under XLA, 4.22 s in graph
+  mode, 2.54 s in graph mode under mixed_bfloat16; the ResNet-50 256x256 batch-2 train
+  step 4.84 s, 3.70 s and 2.32 s; and the graph compiles 2-3x sooner. Keras's own
+  ``jit_compile="auto"`` makes the same choice.
 * TensorFlow replicas on logical CPU devices (GPU_COUNT > 1 without GPUs, as in tests):
   never, whatever the mode. XLA cannot compile a replica whose variables live on
   another device.
