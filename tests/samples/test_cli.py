@@ -54,9 +54,11 @@ def test_parse_schedule():
 def test_config_overrides_and_defaults(lungs_root):
     args = _cli.parse_args(lungs.SAMPLE, [
         "evaluate", f"--dataset={lungs_root}", "--image-size=192", "--backbone=resnet101",
-        "--config=DETECTION_MAX_INSTANCES=7", "--min-confidence=0.5"])
+        "--config=DETECTION_MAX_INSTANCES=7", "--min-confidence=0.5",
+        "--config=DTYPE_POLICY=mixed_bfloat16"])
     config = _cli.make_config(lungs.SAMPLE, args, inference=True)
     assert isinstance(config, lungs.LungsConfig)
+    assert config.DTYPE_POLICY == "mixed_bfloat16"
     assert config.IMAGE_MAX_DIM == 192 and list(config.IMAGE_SHAPE) == [192, 192, 3]
     assert config.BACKBONE == "resnet101" and config.DETECTION_MAX_INSTANCES == 7
     assert config.DETECTION_MIN_CONFIDENCE == 0.5 and config.BATCH_SIZE == 1
@@ -79,6 +81,8 @@ def test_config_overrides_and_defaults(lungs_root):
     (["evaluate", "--dataset={data}", "--weights=last", "--logs={tmp}"], "--weights=last: "),
     (["evaluate", "--dataset={data}", "--config=NOT_AN_OPTION=1"],
      "unknown Config attribute"),
+    (["evaluate", "--dataset={data}", "--config=DTYPE_POLICY=bfloat16"],
+     "DTYPE_POLICY must be one of None, float32, mixed_bfloat16, mixed_float16"),
     (["train", "--dataset={data}", "--weights=none", "--schedule=heads:3:1e-3,all:2:1e-4"],
      "must increase"),
     (["detect", "--image={missing}.png"], "--image: file not found"),
