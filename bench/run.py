@@ -48,6 +48,15 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+if "--torchvision" in sys.argv:
+    # torch (and its triton) must load before TensorFlow: with TF loaded first, importing
+    # triton segfaults (seen with torch 2.14.1's CUDA build on a CPU machine).
+    try:
+        import torch  # noqa: E402, F401
+        import torchvision.models.detection  # noqa: E402, F401
+    except ImportError:
+        pass  # bench_torchvision reports it
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
