@@ -2,6 +2,7 @@
 
     python bench/bench_unet.py                       # 512x512x3, VGG16 widths, batch 4
     python bench/bench_unet.py --size 256 --base-filters 16 --steps 5
+    python bench/bench_unet.py --dtype-policy mixed_bfloat16
     KERAS_BACKEND=jax python bench/bench_unet.py
 
 The first (compiling) step of each phase is excluded from the timings.
@@ -39,9 +40,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--base-filters", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per phase")
+    parser.add_argument("--dtype-policy", default="float32",
+                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
     args = parser.parse_args(argv)
 
-    model = UNet(base_filters=args.base_filters).get_model(
+    model = UNet(base_filters=args.base_filters, dtype_policy=args.dtype_policy).get_model(
         (args.size, args.size, args.channels))
     rng = np.random.default_rng(0)
     x = rng.random((args.batch_size, args.size, args.size, args.channels), np.float32)
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "unet", "backend": keras.backend.backend(),
         "input": [args.size, args.size, args.channels], "base_filters": args.base_filters,
+        "dtype_policy": args.dtype_policy,
         "params": model.count_params(), "batch_size": args.batch_size, "steps": args.steps,
         "train_images_per_s": images / train_s, "inference_images_per_s": images / infer_s,
         "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),

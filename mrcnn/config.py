@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# The policies a model can be built under: float32 variables throughout, so that the
-# weights load and save as float32 whatever the policy.
-DTYPE_POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
+from mrcnn.dtype_policy import POLICIES as DTYPE_POLICIES
 
 
 class Config:

@@ -15,12 +15,11 @@ POST_NMS_ROIS_INFERENCE, D = DETECTION_MAX_INSTANCES, K = NUM_CLASSES):
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import re
 from collections import OrderedDict
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -49,6 +48,7 @@ from mrcnn.data import (  # noqa: F401
 )
 from mrcnn.detection import DetectionLayer
 from mrcnn.distribute import graph_batch, scope_factory
+from mrcnn.dtype_policy import policy_scope
 from mrcnn.fpn import fpn_graph
 from mrcnn.heads import RoiConv2D, RoiConv2DTranspose, classifier_head, mask_head  # noqa: F401
 from mrcnn.image import resize_image
@@ -60,20 +60,6 @@ from mrcnn.roi_align import PyramidROIAlign
 from mrcnn.rpn import build_rpn_model, rpn_outputs
 from mrcnn.train_graph import build_training_model
 from mrcnn.xla import use_xla
-
-
-@contextlib.contextmanager
-def _dtype_policy(name: str | None) -> Iterator[None]:
-    """Layers made inside take Keras dtype policy `name` (None: the global one as is)."""
-    if name is None:
-        yield
-        return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def log(text: str, array: np.ndarray | None = None) -> None:
@@ -141,7 +127,7 @@ class MaskRCNN:
         """
         if mode not in ("training", "inference"):
             raise ValueError(f"mode must be 'training' or 'inference', got {mode!r}")
-        with _dtype_policy(config.DTYPE_POLICY):
+        with policy_scope(config.DTYPE_POLICY):
             if mode == "training":
                 return build_training_model(config, self._feature_maps,
                                             self.get_anchors(config.IMAGE_SHAPE),

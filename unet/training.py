@@ -2,8 +2,8 @@
 
 A run folder holds:
     run.json          how to rebuild the model (input_shape, base_filters, dropout,
-                      input_normalization, encoder_batchnorm) plus any context the
-                      caller adds
+                      input_normalization, encoder_batchnorm, dtype_policy) plus any
+                      context the caller adds
     best.weights.h5   weights of the epoch with the best `monitor` (HDF5)
                       (every file here is written atomically: a temporary file renamed)
     last.weights.h5   weights after the latest epoch, for resuming
@@ -24,7 +24,7 @@ from unet.model import UNet
 RUN_FILE, STATE_FILE = "run.json", "state.json"
 BEST_WEIGHTS, LAST_WEIGHTS = "best.weights.h5", "last.weights.h5"
 # Model settings added after the first runs were written, with the value those runs had.
-_EARLIER_RUNS = {"encoder_batchnorm": False}
+_EARLIER_RUNS = {"encoder_batchnorm": False, "dtype_policy": "float32"}
 
 
 def describe(model: keras.Model) -> dict:
@@ -37,6 +37,7 @@ def describe(model: keras.Model) -> dict:
                     if "decoder1_dropout" in names else 0.0),
         "input_normalization": "imagenet" if "imagenet_normalization" in names else None,
         "encoder_batchnorm": "block1_conv1_bn" in names,
+        "dtype_policy": model.get_layer("block1_conv1").dtype_policy.name,
     }
 
 
@@ -155,8 +156,8 @@ def load_run(run_dir: str | Path, weights: str = BEST_WEIGHTS) -> keras.Model:
     info = json.loads(run_file.read_text())
     model = UNet(base_filters=info["base_filters"], dropout=info["dropout"],
                  input_normalization=info["input_normalization"],
-                 encoder_batchnorm=_recorded(info, "encoder_batchnorm")
-                 ).get_model(info["input_shape"])
+                 encoder_batchnorm=_recorded(info, "encoder_batchnorm"),
+                 dtype_policy=_recorded(info, "dtype_policy")).get_model(info["input_shape"])
     model.optimizer.build(model.trainable_variables)  # the file holds Adam's state too
     model.load_weights(str(weights_file))
     return model

@@ -64,13 +64,14 @@ def test_train_resume_evaluate_predict(tmp_path, capsys):
     common = ["--dataset=lungs", f"--data={data}", "--batch-size=2"]
     train = ["train", *common, f"--run={run}", "--size=32x64", "--base-filters=4",
              "--lr=1e-3", "--lr-schedule=cosine", "--augment", "--encoder-batchnorm",
-             "--verbose=0"]
+             "--dtype-policy=mixed_bfloat16", "--verbose=0"]
     cli.main([*train, "--epochs=1"])
     cli.main([*train, "--epochs=2"])
     info = json.loads((run / "run.json").read_text())
     assert info["input_shape"] == [32, 64, 1] and info["dataset"] == "lungs"
     assert info["lr_schedule"] == "cosine" and info["mask_resize"] == "area"
     assert info["encoder_batchnorm"] is True  # and evaluate/predict below rebuild it
+    assert info["dtype_policy"] == "mixed_bfloat16"
     with open(run / "history.csv") as file:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(file)]
     # Epoch 0 of a 1-epoch curve starts at --lr; epoch 1 of the 2-epoch curve is halfway.

@@ -1,6 +1,7 @@
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -115,6 +116,37 @@ def test_encoder_batchnorm_is_recorded_and_runs_from_before_it_still_load(
     resumed = fit(UNet(base_filters=4).get_model((32, 32, 3)), train, val, old_run,
                   epochs=2, verbose=0)
     assert resumed.epoch == [1]
+
+
+@pytest.mark.backend_agnostic
+def test_dtype_policy_is_recorded_resumed_and_rebuilt(tmp_path, lung_samples):
+    samples = lung_samples(4, (40, 40))
+    train = BinaryMaskSequence(samples[:2], (32, 32), batch_size=2)
+    val = BinaryMaskSequence(samples[2:], (32, 32), batch_size=2, shuffle=False)
+    x = val[0][0]
+    with pytest.raises(ValueError, match="dtype_policy must be one of"):
+        UNet(dtype_policy="bfloat16")
+
+    run = tmp_path / "mixed"
+    model = UNet(base_filters=4, dtype_policy="mixed_bfloat16").get_model((32, 32, 3))
+    assert keras.config.dtype_policy().name == "float32"  # the global policy untouched
+    assert model.get_layer("block2_conv1").compute_dtype == "bfloat16"
+    assert {keras.backend.standardize_dtype(w.dtype) for w in model.weights} == {"float32"}
+    assert keras.backend.standardize_dtype(model.output.dtype) == "float32"
+    history = fit(model, train, val, run, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert json.loads((run / "run.json").read_text())["dtype_policy"] == "mixed_bfloat16"
+    reloaded = load_run(run, "last.weights.h5")
+    assert reloaded.get_layer("block2_conv1").compute_dtype == "bfloat16"
+    np.testing.assert_allclose(reloaded.predict_on_batch(x), model.predict_on_batch(x),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="dtype_policy"):
+        fit(UNet(base_filters=4).get_model((32, 32, 3)), train, val, run, epochs=2)
+    # Runs written before the option recorded nothing: float32.
+    info = json.loads((run / "run.json").read_text())
+    info.pop("dtype_policy")
+    (run / "run.json").write_text(json.dumps(info))
+    assert load_run(run, "last.weights.h5").get_layer("block2_conv1").compute_dtype == "float32"
 
 
 def test_load_run_names_missing_files(tmp_path):
