@@ -175,7 +175,8 @@ class MaskRCNN:
             [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
             name="mask_rcnn")
         # Static shapes throughout: one XLA program per batch where XLA pays (mrcnn.xla).
-        model.jit_compile = use_xla(config.GPU_COUNT)
+        # Inference is never replicated (see __init__), whatever GPU_COUNT says.
+        model.jit_compile = use_xla()
         return model
 
     def _detection_prefix(self, image_shape: Sequence[int]) -> keras.Model:
