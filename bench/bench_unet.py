@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mrcnn.dtype_policy import NAMED_POLICIES  # noqa: E402
 from unet.model import UNet  # noqa: E402
 
 
@@ -40,8 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--base-filters", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per phase")
-    parser.add_argument("--dtype-policy", default="float32",
-                        choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    parser.add_argument("--dtype-policy", default="float32", choices=NAMED_POLICIES)
     args = parser.parse_args(argv)
 
     model = UNet(base_filters=args.base_filters, dtype_policy=args.dtype_policy).get_model(

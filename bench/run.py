@@ -98,7 +98,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="Config.DTYPE_POLICY: float32, or mixed_<precision>")
     parser.add_argument("--conv3x3", default="direct", choices=winograd.ALGORITHMS,
                         help="3x3 convolution algorithm (mrcnn.winograd): direct (the "
-                        "library's default), winograd, or auto = Winograd on a CPU")
+                        "library's default), winograd, or auto = Winograd on a CPU under XLA")
     parser.add_argument("--xla", default="auto", choices=xla.MODES,
                         help="XLA-compile the steps: auto (not on a TensorFlow CPU), on, off")
     parser.add_argument("--min-confidence", type=float, default=0.0,

@@ -10,8 +10,9 @@ import contextlib
 from typing import Iterator
 
 # The policies a model can be built under: float32 variables throughout, so that the
-# weights load and save as float32 whatever the policy.
-POLICIES = (None, "float32", "mixed_bfloat16", "mixed_float16")
+# weights load and save as float32 whatever the policy. None: the global one as it is.
+NAMED_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+POLICIES = (None, *NAMED_POLICIES)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from mrcnn.xla import use_xla
+from mrcnn.xla import tensorflow_gpus, use_xla
 
 ALGORITHMS = ("auto", "direct", "winograd")
 _algorithm = "direct"
@@ -61,9 +61,7 @@ def _backend_on_cpu() -> bool:
 
         return jax.default_backend() == "cpu"
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        return not tf.config.list_logical_devices("GPU")
+        return not tensorflow_gpus()
     return False  # other backends keep their own convolution
 
 

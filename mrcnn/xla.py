@@ -43,7 +43,8 @@ def xla_mode() -> str:
     return _mode
 
 
-def _tensorflow_gpus() -> list:
+def tensorflow_gpus() -> list:
+    """TensorFlow's logical GPU devices (imports TensorFlow: call on that backend only)."""
     import tensorflow as tf
 
     return tf.config.list_logical_devices("GPU")
@@ -53,7 +54,7 @@ def use_xla(gpu_count: int = 1) -> bool:
     """Whether a step replicated over `gpu_count` devices should be XLA-compiled now."""
     if keras.backend.backend() != "tensorflow":
         return _mode != "off"
-    has_gpu = bool(_tensorflow_gpus())
+    has_gpu = bool(tensorflow_gpus())
     if gpu_count > 1 and not has_gpu:
         return False
     if _mode == "auto":

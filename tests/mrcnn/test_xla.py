@@ -16,7 +16,7 @@ from tests.mrcnn.golden import detect_cases, golden_h5, golden_model  # noqa: F4
 from tests.mrcnn.tiny_training import EllipseDataset, TinyConfig
 
 pytestmark = pytest.mark.backend_agnostic
-ON_TF_CPU = keras.backend.backend() == "tensorflow" and not xla._tensorflow_gpus()
+ON_TF_CPU = keras.backend.backend() == "tensorflow" and not xla.tensorflow_gpus()
 
 
 @pytest.fixture(autouse=True)
